@@ -1,0 +1,245 @@
+#include "r1/kernels/matmul.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "r1/core/error.h"
+#include "r1/kernels/simd.h"
+
+namespace r1 {
+
+size_t Matrix::bytes() const {
+  size_t b = static_cast<size_t>(rows) * cols * DTypeSize(dtype);
+  if (scale) b += static_cast<size_t>((rows + block_rows - 1) / block_rows) * scale_cols() * 4;
+  return b;
+}
+
+void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
+  const size_t base = static_cast<size_t>(r) * cols;
+  switch (dtype) {
+    case DType::kF32: {
+      const float* p = reinterpret_cast<const float*>(data) + base;
+      std::memcpy(out, p + c0, (c1 - c0) * sizeof(float));
+      return;
+    }
+    case DType::kBF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(data) + base;
+      for (int64_t c = c0; c < c1; ++c) out[c - c0] = Bf16ToF32(p[c]);
+      return;
+    }
+    case DType::kF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(data) + base;
+      for (int64_t c = c0; c < c1; ++c) out[c - c0] = F16ToF32(p[c]);
+      return;
+    }
+    case DType::kF8E4M3: {
+      const uint8_t* p = data + base;
+      const float* srow = scale + (r / block_rows) * scale_cols();
+      for (int64_t c = c0; c < c1; ++c) out[c - c0] = Fp8E4M3ToF32(p[c]) * srow[c / block_cols];
+      return;
+    }
+    default:
+      throw Error(name + ": unsupported weight dtype " + std::string(DTypeName(dtype)));
+  }
+}
+
+void Matrix::AxpyRow(int64_t r, int64_t c0, int64_t c1, float a, float* out) const {
+  if (dtype == DType::kF32) {
+    const float* p = reinterpret_cast<const float*>(data) + static_cast<size_t>(r) * cols;
+    for (int64_t c = c0; c < c1; ++c) out[c - c0] += a * p[c];
+    return;
+  }
+  float buf[256];
+  for (int64_t c = c0; c < c1; c += 256) {
+    const int64_t e = std::min(c1, c + 256);
+    DequantRow(r, c, e, buf);
+    for (int64_t i = c; i < e; ++i) out[i - c0] += a * buf[i - c];
+  }
+}
+
+namespace {
+
+// Loaders turn a run of stored weights into float32 lanes. FP8 and F16 decode by moving the
+// code's bits into a float32 and rescaling by a power of two, which vectorizes (a table lookup
+// would not); both are exact for every finite code. FP8 NaN codes (0x7F/0xFF) never occur in real
+// checkpoints and decode as +-480 here.
+struct LoadF32 {
+  const float* row;
+  R1_INLINE float operator()(int64_t c) const { return row[c]; }
+};
+struct LoadBf16 {
+  const uint16_t* row;
+  R1_INLINE float operator()(int64_t c) const {
+    const uint32_t bits = static_cast<uint32_t>(row[c]) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+};
+struct LoadF16 {
+  const uint16_t* row;
+  R1_INLINE float operator()(int64_t c) const {
+    const uint32_t h = row[c];
+    const uint32_t bits = (h & 0x7fffu) << 13;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    f *= 5.192296858534828e+33f;  // 2^112 rebiases the exponent from 15 to 127
+    return (h & 0x8000u) ? -f : f;
+  }
+};
+struct LoadFp8 {
+  const uint8_t* row;
+  float scale;
+  R1_INLINE float operator()(int64_t c) const {
+    const uint32_t code = row[c];
+    const uint32_t bits = ((code & 0x7fu) << 20) | ((code & 0x80u) << 24);
+    float f;
+    std::memcpy(&f, &bits, 4);
+    f *= 1.329227995784916e+36f;  // 2^120 rebiases the exponent from 7 to 127
+    return f * scale;
+  }
+};
+
+// Accumulates NT dot products of one weight row segment [c0, c1) with NT token rows.
+// Lanes: 64 accumulators for one token (enough independent FMA chains to keep up with memory),
+// fewer per token when several tokens share each loaded weight.
+template <int NT, class Load>
+R1_INLINE void DotSegment(const Load& load, int64_t c0, int64_t c1, const float* const* x,
+                          float (&acc)[NT][64 / (NT > 2 ? 4 : NT)]) {
+  constexpr int kW = 64 / (NT > 2 ? 4 : NT);
+  int64_t c = c0;
+  for (; c + kW <= c1; c += kW) {
+    float w[kW];
+    for (int j = 0; j < kW; ++j) w[j] = load(c + j);
+    for (int t = 0; t < NT; ++t) {
+      const float* xt = x[t] + c;
+      for (int j = 0; j < kW; ++j) acc[t][j] += w[j] * xt[j];
+    }
+  }
+  for (; c < c1; ++c) {
+    const float wv = load(c);
+    for (int t = 0; t < NT; ++t) acc[t][0] += wv * x[t][c];
+  }
+}
+
+template <int NT>
+R1_INLINE void RowsTile(const Matrix& w, int64_t r0, int64_t r1, const float* const* x,
+                        float* const* y, const float* bias) {
+  constexpr int kW = 64 / (NT > 2 ? 4 : NT);
+  const int64_t cols = w.cols;
+  for (int64_t r = r0; r < r1; ++r) {
+    float acc[NT][kW] = {};
+    const size_t base = static_cast<size_t>(r) * cols;
+    switch (w.dtype) {
+      case DType::kF32:
+        DotSegment<NT>(LoadF32{reinterpret_cast<const float*>(w.data) + base}, 0, cols, x, acc);
+        break;
+      case DType::kBF16:
+        DotSegment<NT>(LoadBf16{reinterpret_cast<const uint16_t*>(w.data) + base}, 0, cols, x,
+                       acc);
+        break;
+      case DType::kF16:
+        DotSegment<NT>(LoadF16{reinterpret_cast<const uint16_t*>(w.data) + base}, 0, cols, x,
+                       acc);
+        break;
+      case DType::kF8E4M3: {
+        const float* srow = w.scale + (r / w.block_rows) * w.scale_cols();
+        for (int64_t cb = 0, c0 = 0; c0 < cols; ++cb, c0 += w.block_cols) {
+          DotSegment<NT>(LoadFp8{w.data + base, srow[cb]}, c0, std::min(cols, c0 + w.block_cols),
+                         x, acc);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    for (int t = 0; t < NT; ++t) {
+      float s = 0;
+      for (int j = 0; j < kW; ++j) s += acc[t][j];
+      y[t][r] = bias ? s + bias[r] : s;
+    }
+  }
+}
+
+// One worker's share: rows [r0, r1) for all tokens. Rows are walked in blocks small enough to stay
+// in L2 while every 4-token tile reuses them.
+R1_INLINE void RowRange(const Matrix& w, int64_t r0, int64_t r1, const float* x, int64_t x_stride,
+                        int64_t n, float* y, int64_t y_stride, const float* bias) {
+  const int64_t row_bytes = std::max<int64_t>(1, w.cols * static_cast<int64_t>(DTypeSize(w.dtype)));
+  const int64_t block = std::max<int64_t>(1, (256 << 10) / row_bytes);
+  for (int64_t rb = r0; rb < r1; rb += block) {
+    const int64_t re = std::min(r1, rb + block);
+    for (int64_t t = 0; t < n; t += 4) {
+      const int nt = static_cast<int>(std::min<int64_t>(4, n - t));
+      const float* xs[4];
+      float* ys[4];
+      for (int i = 0; i < nt; ++i) {
+        xs[i] = x + (t + i) * x_stride;
+        ys[i] = y + (t + i) * y_stride;
+      }
+      switch (nt) {
+        case 1: RowsTile<1>(w, rb, re, xs, ys, bias); break;
+        case 2: RowsTile<2>(w, rb, re, xs, ys, bias); break;
+        case 3: RowsTile<3>(w, rb, re, xs, ys, bias); break;
+        default: RowsTile<4>(w, rb, re, xs, ys, bias); break;
+      }
+    }
+  }
+}
+
+R1_TARGET_AVX512 void RowRangeAvx512(const Matrix& w, int64_t r0, int64_t r1, const float* x,
+                                     int64_t xs, int64_t n, float* y, int64_t ys, const float* b) {
+  RowRange(w, r0, r1, x, xs, n, y, ys, b);
+}
+R1_TARGET_AVX2 void RowRangeAvx2(const Matrix& w, int64_t r0, int64_t r1, const float* x,
+                                 int64_t xs, int64_t n, float* y, int64_t ys, const float* b) {
+  RowRange(w, r0, r1, x, xs, n, y, ys, b);
+}
+void RowRangeBaseline(const Matrix& w, int64_t r0, int64_t r1, const float* x, int64_t xs,
+                      int64_t n, float* y, int64_t ys, const float* b) {
+  RowRange(w, r0, r1, x, xs, n, y, ys, b);
+}
+
+using RowRangeFn = void (*)(const Matrix&, int64_t, int64_t, const float*, int64_t, int64_t,
+                            float*, int64_t, const float*);
+
+RowRangeFn PickRowRange() {
+  switch (DetectIsa()) {
+    case IsaLevel::kAvx512: return RowRangeAvx512;
+    case IsaLevel::kAvx2: return RowRangeAvx2;
+    default: return RowRangeBaseline;
+  }
+}
+
+}  // namespace
+
+void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+            int64_t y_stride, const float* bias, ThreadPool& pool) {
+  static const RowRangeFn row_range = PickRowRange();
+  if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16 &&
+      w.dtype != DType::kF8E4M3) {
+    throw Error(w.name + ": unsupported weight dtype " + std::string(DTypeName(w.dtype)));
+  }
+  if (n <= 0 || w.rows <= 0) return;
+  // Aim for chunks of at least ~64k multiply-adds so scheduling stays negligible.
+  const int64_t work_per_row = std::max<int64_t>(1, w.cols * n);
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / work_per_row);
+  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1, int) {
+    row_range(w, r0, r1, x, x_stride, n, y, y_stride, bias);
+  });
+}
+
+void MatMulReference(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {
+  std::vector<float> row(w.cols);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    w.DequantRow(r, 0, w.cols, row.data());
+    for (int64_t t = 0; t < n; ++t) {
+      double s = 0;
+      for (int64_t c = 0; c < w.cols; ++c) s += static_cast<double>(row[c]) * x[t * w.cols + c];
+      y[t * w.rows + r] = static_cast<float>(bias ? s + bias[r] : s);
+    }
+  }
+}
+
+}  // namespace r1

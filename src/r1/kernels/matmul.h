@@ -1,0 +1,26 @@
+// Products with stored weight matrices, float32 accumulation.
+#pragma once
+
+#include <cstdint>
+
+#include "r1/core/thread_pool.h"
+#include "r1/kernels/matrix.h"
+
+namespace r1 {
+
+// y[t][r] = sum_c W[r][c] * x[t][c] for t < n_tokens, r < W.rows (plus bias[r] if given).
+// x rows are `x_stride` floats apart, y rows `y_stride` floats apart.
+void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
+            int64_t y_stride, const float* bias, ThreadPool& pool);
+
+inline void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, ThreadPool& pool,
+                   const float* bias = nullptr) {
+  MatMul(w, x, w.cols, n_tokens, y, w.rows, bias, pool);
+}
+
+// The plain reference: dequantize each row, then dot products in order. Used by tests to check
+// the fast kernel on odd shapes.
+void MatMulReference(const Matrix& w, const float* x, int64_t n_tokens, float* y,
+                     const float* bias);
+
+}  // namespace r1

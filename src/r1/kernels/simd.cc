@@ -1,0 +1,41 @@
+#include "r1/kernels/simd.h"
+
+#include <cstdlib>
+#include <string>
+
+namespace r1 {
+
+IsaLevel DetectIsa() {
+  static const IsaLevel level = [] {
+    IsaLevel best = IsaLevel::kBaseline;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) best = IsaLevel::kAvx2;
+    if (best == IsaLevel::kAvx2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq")) {
+      best = IsaLevel::kAvx512;
+    }
+#endif
+    if (const char* cap = std::getenv("R1_ISA")) {
+      const std::string s = cap;
+      IsaLevel want = s == "baseline" ? IsaLevel::kBaseline
+                      : s == "avx2"   ? IsaLevel::kAvx2
+                                      : IsaLevel::kAvx512;
+      if (want < best) best = want;
+    }
+    return best;
+  }();
+  return level;
+}
+
+const char* IsaName(IsaLevel level) {
+  switch (level) {
+    case IsaLevel::kBaseline: return "x86-64 baseline";
+    case IsaLevel::kAvx2: return "AVX2+FMA";
+    case IsaLevel::kAvx512: return "AVX-512";
+  }
+  return "?";
+}
+
+}  // namespace r1

@@ -1,0 +1,26 @@
+// Runtime ISA dispatch without a SIMD library: a kernel body is written once as an
+// always-inline template of plain loops over fixed-width float arrays (which GCC vectorizes
+// without -ffast-math because every lane keeps its own accumulator), and instantiated inside
+// functions compiled for AVX-512, AVX2+FMA and baseline x86-64. The best one is chosen once, at
+// first use, from what the running CPU supports.
+#pragma once
+
+#define R1_INLINE inline __attribute__((always_inline))
+
+#if defined(__x86_64__)
+#define R1_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,bmi2")))
+#define R1_TARGET_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
+#else
+#define R1_TARGET_AVX512
+#define R1_TARGET_AVX2
+#endif
+
+namespace r1 {
+
+enum class IsaLevel { kBaseline, kAvx2, kAvx512 };
+
+// The level used by the kernels; R1_ISA=baseline|avx2|avx512 in the environment caps it.
+IsaLevel DetectIsa();
+const char* IsaName(IsaLevel level);
+
+}  // namespace r1

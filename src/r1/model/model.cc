@@ -1,0 +1,370 @@
+#include "r1/model/model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <set>
+
+#include "r1/core/error.h"
+#include "r1/kernels/matmul.h"
+#include "r1/kernels/ops.h"
+#include "r1/model/rope.h"
+
+namespace r1 {
+
+// Per-step bookkeeping and buffers, reused across layers.
+struct Model::Scratch {
+  int64_t n = 0;                      // new tokens in the step
+  std::vector<int> slot;              // per token
+  std::vector<int64_t> pos;           // per token
+  std::vector<std::pair<int64_t, int64_t>> chunk_range;  // [begin, end) token rows per chunk
+  std::vector<float> x, h, attn, ffn;  // [n, d]
+  std::vector<float> q, qa, kva, o;   // attention temporaries
+};
+
+namespace {
+
+thread_local std::vector<float> t_buf_a, t_buf_b, t_buf_c;
+
+float* Buf(std::vector<float>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+}  // namespace
+
+std::unique_ptr<Model> Model::Load(const std::string& dir) {
+  Config cfg = LoadConfig(dir);
+  TensorStore store = TensorStore::OpenDir(dir);
+  auto m = std::make_unique<Model>(std::move(cfg), std::move(store));
+  m->dir_ = dir;
+  return m;
+}
+
+Model::Model(Config cfg, TensorStore store) : cfg_(std::move(cfg)), store_(std::move(store)) {
+  w_ = BindWeights(cfg_, store_);
+  const int rot = cfg_.is_deepseek() ? cfg_.qk_rope_head_dim : cfg_.head_dim;
+  rope_freq_ = RopeInvFreq(cfg_, rot);
+  attn_scale_ = static_cast<float>(cfg_.AttentionScale());
+}
+
+void Model::Step(KVCache& cache, std::span<const SeqChunk> chunks, const StepOptions& opts,
+                 StepOutput& out) const {
+  const int64_t d = cfg_.hidden_size;
+  Scratch s;
+  std::set<int> seen;
+  for (const SeqChunk& c : chunks) {
+    if (!cache.Valid(c.slot)) throw Error("step: no sequence in slot " + std::to_string(c.slot));
+    if (!seen.insert(c.slot).second)
+      throw Error("step: slot " + std::to_string(c.slot) + " appears twice in one step");
+    if (c.tokens.empty()) throw Error("step: empty chunk for slot " + std::to_string(c.slot));
+    const int64_t begin = s.n;
+    const int64_t p0 = cache.Length(c.slot);
+    for (size_t i = 0; i < c.tokens.size(); ++i) {
+      const int32_t t = c.tokens[i];
+      if (t < 0 || t >= cfg_.vocab_size) {
+        throw Error("step: token id " + std::to_string(t) + " is outside the vocabulary (0.." +
+                    std::to_string(cfg_.vocab_size - 1) + ")");
+      }
+      s.slot.push_back(c.slot);
+      s.pos.push_back(p0 + static_cast<int64_t>(i));
+    }
+    s.n += static_cast<int64_t>(c.tokens.size());
+    s.chunk_range.emplace_back(begin, s.n);
+  }
+  for (const SeqChunk& c : chunks)
+    cache.Reserve(c.slot, cache.Length(c.slot) + static_cast<int64_t>(c.tokens.size()));
+
+  const int64_t n = s.n;
+  s.x.resize(n * d);
+  s.h.resize(n * d);
+  s.attn.resize(n * d);
+  s.ffn.resize(n * d);
+  {
+    int64_t row = 0;
+    for (const SeqChunk& c : chunks)
+      for (int32_t t : c.tokens) w_.embed.DequantRow(t, 0, d, s.x.data() + d * row++);
+  }
+  if (opts.keep_hidden) out.hidden.assign(cfg_.num_hidden_layers, {});
+
+  for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
+    const LayerWeights& L = w_.layers[l];
+    std::copy(s.x.begin(), s.x.end(), s.h.begin());
+    RmsNormRows(s.h.data(), n, d, L.input_norm.data(), d, cfg_.rms_norm_eps);
+    Attention(l, L, cache, s, s.attn.data());
+    for (int64_t i = 0; i < n * d; ++i) s.x[i] += s.attn[i];
+    std::copy(s.x.begin(), s.x.end(), s.h.begin());
+    RmsNormRows(s.h.data(), n, d, L.post_norm.data(), d, cfg_.rms_norm_eps);
+    Ffn(L, s.h.data(), n, s.ffn.data());
+    for (int64_t i = 0; i < n * d; ++i) s.x[i] += s.ffn[i];
+    if (opts.keep_hidden) out.hidden[l] = s.x;
+  }
+  for (size_t i = 0; i < chunks.size(); ++i)
+    cache.Commit(chunks[i].slot, cache.Length(chunks[i].slot) +
+                                     static_cast<int64_t>(chunks[i].tokens.size()));
+
+  // Rows that get logits.
+  std::vector<int64_t> rows;
+  if (opts.all_logits) {
+    rows.resize(n);
+    std::iota(rows.begin(), rows.end(), 0);
+  } else {
+    for (auto& r : s.chunk_range) rows.push_back(r.second - 1);
+  }
+  out.rows = static_cast<int64_t>(rows.size());
+  out.final_hidden.resize(rows.size() * d);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    RmsNorm(s.x.data() + rows[i] * d, w_.final_norm.data(), d, cfg_.rms_norm_eps,
+            out.final_hidden.data() + i * d);
+  }
+  if (!opts.compute_logits) {
+    out.logits.clear();
+    return;
+  }
+  out.logits.resize(rows.size() * cfg_.vocab_size);
+  MatMul(w_.lm_head, out.final_hidden.data(), static_cast<int64_t>(rows.size()),
+         out.logits.data(), pool());
+}
+
+void Model::Attention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                      float* out) const {
+  if (cfg_.is_deepseek()) {
+    MlaAttention(layer, L, cache, s, out);
+  } else {
+    GqaAttention(layer, L, cache, s, out);
+  }
+}
+
+void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                         float* out) const {
+  const int64_t n = s.n, H = cfg_.num_attention_heads;
+  const int64_t dn = cfg_.qk_nope_head_dim, dr = cfg_.qk_rope_head_dim, dv = cfg_.v_head_dim;
+  const int64_t dc = cfg_.kv_lora_rank, qk = dn + dr;
+  ThreadPool& pool = this->pool();
+
+  // Queries.
+  s.q.resize(n * H * qk);
+  if (cfg_.q_lora_rank > 0) {
+    const int64_t dq = cfg_.q_lora_rank;
+    s.qa.resize(n * dq);
+    MatMul(L.q_a, s.h.data(), n, s.qa.data(), pool, L.q_a_bias.empty() ? nullptr : L.q_a_bias.data());
+    RmsNormRows(s.qa.data(), n, dq, L.q_a_norm.data(), dq, cfg_.rms_norm_eps);
+    MatMul(L.q_b, s.qa.data(), n, s.q.data(), pool);
+  } else {
+    MatMul(L.q_proj, s.h.data(), n, s.q.data(), pool);
+  }
+  // The compressed latent and the shared rope key, written into the cache.
+  s.kva.resize(n * (dc + dr));
+  MatMul(L.kv_a, s.h.data(), n, s.kva.data(), pool,
+         L.kv_a_bias.empty() ? nullptr : L.kv_a_bias.data());
+  for (int64_t i = 0; i < n; ++i) {
+    float* row = cache.Row(s.slot[i], layer, s.pos[i]);
+    const float* a = s.kva.data() + i * (dc + dr);
+    RmsNorm(a, L.kv_a_norm.data(), dc, cfg_.rms_norm_eps, row);
+    std::copy(a + dc, a + dc + dr, row + dc);
+    RopeInterleaved(row + dc, dr, s.pos[i], rope_freq_.data());
+    for (int64_t h = 0; h < H; ++h)
+      RopeInterleaved(s.q.data() + i * H * qk + h * qk + dn, dr, s.pos[i], rope_freq_.data());
+  }
+
+  s.o.resize(n * H * dv);
+  const int64_t width = cache.row_width();
+  const Matrix& kv_b = L.kv_b;
+
+  if (mla_mode_ == MlaMode::kAbsorbed) {
+    pool.ParallelFor(n * H, 1, [&](int64_t b, int64_t e, int) {
+      float* qt = Buf(t_buf_a, dc);
+      float* ot = Buf(t_buf_b, dc);
+      for (int64_t item = b; item < e; ++item) {
+        const int64_t i = item / H, h = item % H;
+        const float* qn = s.q.data() + i * H * qk + h * qk;
+        const float* qr = qn + dn;
+        std::fill(qt, qt + dc, 0.0f);
+        for (int64_t j = 0; j < dn; ++j) kv_b.AxpyRow(h * (dn + dv) + j, 0, dc, qn[j], qt);
+        const int64_t T = s.pos[i] + 1;
+        float* scores = Buf(t_buf_c, T);
+        for (int64_t t = 0; t < T; ++t) {
+          const float* row = cache.Row(s.slot[i], layer, t);
+          scores[t] = attn_scale_ * (Dot(qt, row, dc) + Dot(qr, row + dc, dr));
+        }
+        Softmax(scores, T);
+        std::fill(ot, ot + dc, 0.0f);
+        for (int64_t t = 0; t < T; ++t) Axpy(scores[t], cache.Row(s.slot[i], layer, t), ot, dc);
+        float* o = s.o.data() + i * H * dv + h * dv;
+        std::fill(o, o + dv, 0.0f);
+        // o_h = UV_h . o~_h, reusing qt as the dequantized row buffer.
+        for (int64_t j = 0; j < dv; ++j) {
+          kv_b.DequantRow(h * (dn + dv) + dn + j, 0, dc, qt);
+          o[j] = Dot(qt, ot, dc);
+        }
+      }
+    });
+  } else {
+    // Naive: expand keys and values of every cached position of each sequence.
+    std::vector<float> kv;
+    for (auto [begin, end] : s.chunk_range) {
+      const int slot = s.slot[begin];
+      const int64_t T = s.pos[end - 1] + 1;
+      kv.resize(T * H * (dn + dv));
+      MatMul(kv_b, cache.Row(slot, layer, 0), width, T, kv.data(), H * (dn + dv), nullptr, pool);
+      pool.ParallelFor((end - begin) * H, 1, [&](int64_t b, int64_t e, int) {
+        for (int64_t item = b; item < e; ++item) {
+          const int64_t i = begin + item / H, h = item % H;
+          const float* qn = s.q.data() + i * H * qk + h * qk;
+          const int64_t Ti = s.pos[i] + 1;
+          float* scores = Buf(t_buf_c, Ti);
+          for (int64_t t = 0; t < Ti; ++t) {
+            const float* k = kv.data() + t * H * (dn + dv) + h * (dn + dv);
+            scores[t] = attn_scale_ *
+                        (Dot(qn, k, dn) + Dot(qn + dn, cache.Row(slot, layer, t) + dc, dr));
+          }
+          Softmax(scores, Ti);
+          float* o = s.o.data() + i * H * dv + h * dv;
+          std::fill(o, o + dv, 0.0f);
+          for (int64_t t = 0; t < Ti; ++t)
+            Axpy(scores[t], kv.data() + t * H * (dn + dv) + h * (dn + dv) + dn, o, dv);
+        }
+      });
+    }
+  }
+  MatMul(L.o_proj, s.o.data(), n, out, pool, L.o_bias.empty() ? nullptr : L.o_bias.data());
+}
+
+void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                         float* out) const {
+  const int64_t n = s.n, H = cfg_.num_attention_heads, Hkv = cfg_.num_key_value_heads;
+  const int64_t Dh = cfg_.head_dim, group = H / Hkv, kvw = Hkv * Dh;
+  ThreadPool& pool = this->pool();
+  s.q.resize(n * H * Dh);
+  s.kva.resize(n * 2 * kvw);
+  auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
+  MatMul(L.q, s.h.data(), cfg_.hidden_size, n, s.q.data(), H * Dh, bias(L.q_bias), pool);
+  // K and V of each token land side by side in one [n, 2*kvw] buffer, the cache row layout.
+  MatMul(L.k, s.h.data(), cfg_.hidden_size, n, s.kva.data(), 2 * kvw, bias(L.k_bias), pool);
+  MatMul(L.v, s.h.data(), cfg_.hidden_size, n, s.kva.data() + kvw, 2 * kvw, bias(L.v_bias), pool);
+  for (int64_t i = 0; i < n; ++i) {
+    float* kv = s.kva.data() + i * 2 * kvw;
+    for (int64_t g = 0; g < Hkv; ++g) RopeHalfSplit(kv + g * Dh, Dh, s.pos[i], rope_freq_.data());
+    for (int64_t h = 0; h < H; ++h)
+      RopeHalfSplit(s.q.data() + (i * H + h) * Dh, Dh, s.pos[i], rope_freq_.data());
+    std::copy(kv, kv + 2 * kvw, cache.Row(s.slot[i], layer, s.pos[i]));
+  }
+  s.o.resize(n * H * Dh);
+  pool.ParallelFor(n * H, 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t i = item / H, h = item % H, g = h / group;
+      const float* q = s.q.data() + (i * H + h) * Dh;
+      const int64_t T = s.pos[i] + 1;
+      float* scores = Buf(t_buf_c, T);
+      for (int64_t t = 0; t < T; ++t)
+        scores[t] = attn_scale_ * Dot(q, cache.Row(s.slot[i], layer, t) + g * Dh, Dh);
+      Softmax(scores, T);
+      float* o = s.o.data() + (i * H + h) * Dh;
+      std::fill(o, o + Dh, 0.0f);
+      for (int64_t t = 0; t < T; ++t)
+        Axpy(scores[t], cache.Row(s.slot[i], layer, t) + kvw + g * Dh, o, Dh);
+    }
+  });
+  MatMul(L.o_proj, s.o.data(), n, out, pool, bias(L.o_bias));
+}
+
+void Model::Ffn(const LayerWeights& L, const float* x, int64_t n, float* out) const {
+  if (L.moe) {
+    Moe(L, x, n, out);
+  } else {
+    Mlp(L.mlp, x, n, out);
+  }
+}
+
+void Model::Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) const {
+  const int64_t f = m.gate.rows;
+  std::vector<float> g(n * f), u(n * f);
+  MatMul(m.gate, x, n, g.data(), pool());
+  MatMul(m.up, x, n, u.data(), pool());
+  SiluMul(g.data(), u.data(), n * f);
+  MatMul(m.down, g.data(), n, out, pool());
+}
+
+void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) const {
+  const int64_t d = cfg_.hidden_size, E = cfg_.n_routed_experts, k = cfg_.num_experts_per_tok;
+  const bool sigmoid = cfg_.scoring_func == ScoringFunc::kSigmoid;
+  const bool has_bias = !L.router_bias.empty();
+  const bool grouped = cfg_.n_group > 1 && cfg_.topk_method != "greedy";
+  const int64_t G = cfg_.n_group, per_group = E / G;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+
+  std::vector<float> z(n * E);
+  MatMul(L.router, x, n, z.data(), pool());
+
+  // Routing: per expert, the tokens it serves and their weights.
+  std::vector<std::vector<std::pair<int64_t, float>>> assigned(E);
+  std::vector<float> sel(E), gscore(G);
+  std::vector<int64_t> idx(E), gidx(G);
+  for (int64_t i = 0; i < n; ++i) {
+    float* sc = z.data() + i * E;
+    if (sigmoid) {
+      for (int64_t e = 0; e < E; ++e) sc[e] = 1.0f / (1.0f + std::exp(-sc[e]));
+    } else {
+      Softmax(sc, E);
+    }
+    for (int64_t e = 0; e < E; ++e) sel[e] = has_bias ? sc[e] + L.router_bias[e] : sc[e];
+    if (grouped) {
+      for (int64_t g = 0; g < G; ++g) {
+        const float* c = sel.data() + g * per_group;
+        if (has_bias) {
+          float a = neg_inf, b = neg_inf;  // the two largest
+          for (int64_t j = 0; j < per_group; ++j) {
+            if (c[j] > a) {
+              b = a;
+              a = c[j];
+            } else if (c[j] > b) {
+              b = c[j];
+            }
+          }
+          gscore[g] = per_group > 1 ? a + b : a;
+        } else {
+          gscore[g] = *std::max_element(c, c + per_group);
+        }
+      }
+      std::iota(gidx.begin(), gidx.end(), 0);
+      std::stable_sort(gidx.begin(), gidx.end(),
+                       [&](int64_t a, int64_t b) { return gscore[a] > gscore[b]; });
+      for (int64_t r = cfg_.topk_group; r < G; ++r)
+        std::fill(sel.begin() + gidx[r] * per_group, sel.begin() + (gidx[r] + 1) * per_group,
+                  neg_inf);
+    }
+    std::iota(idx.begin(), idx.end(), 0);
+    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t a, int64_t b) {
+      return sel[a] > sel[b] || (sel[a] == sel[b] && a < b);
+    });
+    float total = 0;
+    for (int64_t j = 0; j < k; ++j) total += sc[idx[j]];
+    for (int64_t j = 0; j < k; ++j) {
+      float w = sc[idx[j]];
+      if (sigmoid) w /= total;
+      w *= static_cast<float>(cfg_.routed_scaling_factor);
+      assigned[idx[j]].emplace_back(i, w);
+    }
+  }
+
+  std::fill(out, out + n * d, 0.0f);
+  std::vector<float> xs, ys;
+  for (int64_t e = 0; e < E; ++e) {
+    const auto& a = assigned[e];
+    if (a.empty()) continue;
+    const int64_t m = static_cast<int64_t>(a.size());
+    xs.resize(m * d);
+    ys.resize(m * d);
+    for (int64_t r = 0; r < m; ++r) std::copy(x + a[r].first * d, x + (a[r].first + 1) * d, xs.data() + r * d);
+    Mlp(L.experts[e], xs.data(), m, ys.data());
+    for (int64_t r = 0; r < m; ++r) Axpy(a[r].second, ys.data() + r * d, out + a[r].first * d, d);
+  }
+  if (!L.shared.gate.empty()) {
+    std::vector<float> sh(n * d);
+    Mlp(L.shared, x, n, sh.data());
+    for (int64_t i = 0; i < n * d; ++i) out[i] += sh[i];
+  }
+}
+
+}  // namespace r1

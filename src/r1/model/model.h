@@ -1,0 +1,93 @@
+// A loaded model and its batched step function: one forward definition for all four
+// architectures, advancing any number of sequences of different lengths and positions at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "r1/core/thread_pool.h"
+#include "r1/infer/kv_cache.h"
+#include "r1/io/safetensors.h"
+#include "r1/model/config.h"
+#include "r1/model/weights.h"
+
+namespace r1 {
+
+// How MLA attention is computed. Both give the same numbers (model-spec §3.6.3); absorbed reads
+// only the compressed cache, naive re-expands keys and values per head (the training form).
+enum class MlaMode { kAbsorbed, kNaive };
+
+// New tokens for one sequence: they are appended to the sequence's cache at positions
+// Length(slot), Length(slot)+1, ...
+struct SeqChunk {
+  int slot = 0;
+  std::span<const int32_t> tokens;
+};
+
+struct StepOptions {
+  bool all_logits = false;      // logits for every new token, else only each chunk's last
+  bool keep_hidden = false;     // residual stream after every layer, for every new token
+  bool compute_logits = true;
+};
+
+struct StepOutput {
+  // [rows, vocab]: rows = total new tokens (all_logits) or one per chunk, in chunk order.
+  std::vector<float> logits;
+  int64_t rows = 0;
+  // hidden[layer] is [total new tokens, hidden_size] when keep_hidden.
+  std::vector<std::vector<float>> hidden;
+  // The final hidden state (after model.norm) of the rows that got logits, [rows, hidden].
+  std::vector<float> final_hidden;
+};
+
+class Model {
+ public:
+  // Loads config.json and the safetensors of a Hugging Face model folder.
+  static std::unique_ptr<Model> Load(const std::string& dir);
+  // For models whose tensors live elsewhere (tests, the trainer).
+  Model(Config cfg, TensorStore store);
+
+  const Config& config() const { return cfg_; }
+  const Weights& weights() const { return w_; }
+  const TensorStore& store() const { return store_; }
+  const std::string& dir() const { return dir_; }
+
+  void set_mla_mode(MlaMode m) { mla_mode_ = m; }
+  MlaMode mla_mode() const { return mla_mode_; }
+  void set_pool(ThreadPool* pool) { pool_ = pool; }
+  ThreadPool& pool() const { return pool_ ? *pool_ : DefaultPool(); }
+
+  KVCache NewCache() const { return KVCache(cfg_, static_cast<int>(w_.mtp.size())); }
+
+  // Runs the new tokens of every chunk through the model, appending them to the cache.
+  // Throws r1::Error for an invalid slot, an empty chunk, a token id outside the vocabulary or a
+  // slot named twice.
+  void Step(KVCache& cache, std::span<const SeqChunk> chunks, const StepOptions& opts,
+            StepOutput& out) const;
+
+ private:
+  struct Scratch;
+  void Attention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                 float* out) const;
+  void MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                    float* out) const;
+  void GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                    float* out) const;
+  void Ffn(const LayerWeights& L, const float* x, int64_t n, float* out) const;
+  void Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) const;
+  void Moe(const LayerWeights& L, const float* x, int64_t n, float* out) const;
+
+  std::string dir_;
+  Config cfg_;
+  TensorStore store_;
+  Weights w_;
+  std::vector<float> rope_freq_;
+  float attn_scale_;
+  MlaMode mla_mode_ = MlaMode::kAbsorbed;
+  ThreadPool* pool_ = nullptr;
+};
+
+}  // namespace r1
