@@ -38,20 +38,25 @@ ThreadPool::~ThreadPool() {
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::RunChunks(int thread_index) {
+void ThreadPool::RunChunks(uint32_t generation, int thread_index) {
   t_inside_pool_job = true;
   for (;;) {
-    const int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (c >= num_chunks_) break;
+    uint64_t t = ticket_.load(std::memory_order_acquire);
+    if ((t >> 32) != generation) break;
+    // The job's fields are safe to read: `generation` was published after they were written.
+    if (static_cast<int64_t>(t & 0xffffffffu) >= num_chunks_) break;
+    if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
+    const int64_t c = static_cast<int64_t>(t & 0xffffffffu);
     const int64_t begin = c * chunk_;
     const int64_t end = std::min(n_, begin + chunk_);
     (*fn_)(begin, end, thread_index);
+    done_chunks_.fetch_add(1, std::memory_order_acq_rel);
   }
   t_inside_pool_job = false;
 }
 
 void ThreadPool::WorkerLoop(int index) {
-  uint64_t seen = 0;
+  uint32_t seen = 0;
   for (;;) {
     auto spin_start = std::chrono::steady_clock::now();
     int spins = 0;
@@ -59,15 +64,16 @@ void ThreadPool::WorkerLoop(int index) {
       CpuRelax();
       if (++spins % 256 == 0 && std::chrono::steady_clock::now() - spin_start > kSpinFor) {
         std::unique_lock<std::mutex> lock(mu_);
+        sleepers_.fetch_add(1);
         cv_.wait(lock, [&] {
           return generation_.load(std::memory_order_acquire) != seen || stop_.load();
         });
+        sleepers_.fetch_sub(1);
       }
     }
     if (stop_.load()) return;
     seen = generation_.load(std::memory_order_acquire);
-    RunChunks(index);
-    pending_.fetch_sub(1, std::memory_order_acq_rel);
+    RunChunks(seen, index);
   }
 }
 
@@ -88,15 +94,27 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
   n_ = n;
   chunk_ = (n + target_chunks - 1) / target_chunks;
   num_chunks_ = (n + chunk_ - 1) / chunk_;
-  next_chunk_.store(0, std::memory_order_relaxed);
-  pending_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    generation_.fetch_add(1, std::memory_order_acq_rel);
+  done_chunks_.store(0, std::memory_order_relaxed);
+  const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
+  ticket_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_release);
+  if (sleepers_.load() > 0) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      generation_.store(gen, std::memory_order_release);
+    }
+    cv_.notify_all();
+  } else {
+    // Sequentially consistent, so either this thread sees the sleeper below or the sleeper's
+    // wait predicate sees the new generation.
+    generation_.store(gen, std::memory_order_seq_cst);
+    // A worker that started to sleep just now must still be woken.
+    if (sleepers_.load() > 0) {
+      std::lock_guard<std::mutex> lock(mu_);
+      cv_.notify_all();
+    }
   }
-  cv_.notify_all();
-  RunChunks(0);
-  while (pending_.load(std::memory_order_acquire) != 0) CpuRelax();
+  RunChunks(gen, 0);
+  while (done_chunks_.load(std::memory_order_acquire) != num_chunks_) CpuRelax();
   busy_.store(false);
 }
 

@@ -31,14 +31,18 @@ class ThreadPool {
 
  private:
   void WorkerLoop(int index);
-  void RunChunks(int thread_index);
+  void RunChunks(uint32_t generation, int thread_index);
 
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> pending_{0};
-  std::atomic<int64_t> next_chunk_{0};
+  std::atomic<uint32_t> generation_{0};
+  // (generation << 32) | next chunk index. Claiming a chunk with a compare-exchange on this word
+  // means a worker that wakes late can never run a chunk of a job that has moved on, so the
+  // caller waits only for the chunks to finish, not for every worker to check in.
+  std::atomic<uint64_t> ticket_{0};
+  std::atomic<int64_t> done_chunks_{0};
+  std::atomic<int> sleepers_{0};
   std::atomic<bool> stop_{false};
   std::atomic<bool> busy_{false};
   // The job of the current generation.

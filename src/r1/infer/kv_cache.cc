@@ -59,11 +59,11 @@ void KVCache::Reserve(int slot, int64_t new_length) {
   if (!Valid(slot)) throw Error("KV cache: no sequence in slot " + std::to_string(slot));
   for (auto& layer : seqs_[slot].layers) {
     const size_t need = static_cast<size_t>(new_length * row_width_);
-    if (layer.size() < need) {
+    if (layer.capacity() < need) {
       // Doubling keeps appends amortized O(1) during decoding.
       layer.reserve(std::max(need, layer.capacity() * 2));
-      layer.resize(need);
     }
+    if (layer.size() < need) layer.resize(need);
   }
 }
 

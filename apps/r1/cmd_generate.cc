@@ -1,0 +1,98 @@
+// r1 generate: continue token prompts with a KV cache and a sampler.
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "r1/core/error.h"
+#include "r1/infer/generate.h"
+
+namespace r1::cli {
+
+namespace {
+struct GenerateArgs {
+  std::string model, prompt_ids, mla = "absorbed";
+  int n = 128;
+  SamplingParams sampling;
+  bool json = false, ignore_eos = false;
+  int threads = 0;
+  std::vector<int32_t> stop_ids;
+};
+
+int RunGenerate(const GenerateArgs& a) {
+  ApplyThreads(a.threads);
+  a.sampling.Validate();
+  const std::vector<int32_t> prompt = ParseIdList(a.prompt_ids);
+  auto model = Model::Load(a.model);
+  model->set_mla_mode(a.mla == "naive" ? MlaMode::kNaive : MlaMode::kAbsorbed);
+  for (int32_t t : prompt)
+    if (t >= model->config().vocab_size)
+      throw Error("--prompt-ids: token id " + std::to_string(t) + " is outside the vocabulary of " +
+                  std::to_string(model->config().vocab_size));
+  GenerateOptions opts;
+  opts.max_new_tokens = a.n;
+  opts.sampling = a.sampling;
+  opts.ignore_eos = a.ignore_eos;
+  opts.stop_ids = a.stop_ids;
+  GenerationStats stats;
+  auto stream = [&](int, int32_t tok) {
+    if (!a.json) {
+      std::printf("%d ", tok);
+      std::fflush(stdout);
+    }
+  };
+  auto results = Generate(*model, {prompt}, opts, stream, &stats);
+  const double prefill_tps = stats.prefill_seconds > 0 ? stats.prompt_tokens / stats.prefill_seconds : 0;
+  const double decode_tps =
+      stats.decode_seconds > 0 ? (stats.generated_tokens - 1) / stats.decode_seconds : 0;
+  if (a.json) {
+    nlohmann::json j;
+    j["tokens"] = results[0].tokens;
+    j["finish_reason"] = results[0].finish_reason;
+    j["prompt_tokens"] = stats.prompt_tokens;
+    j["prefill_tokens_per_s"] = prefill_tps;
+    j["decode_tokens_per_s"] = decode_tps;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "[%lld prompt tokens at %.1f tok/s, %lld generated at %.1f tok/s, %s]\n",
+                 static_cast<long long>(stats.prompt_tokens), prefill_tps,
+                 static_cast<long long>(stats.generated_tokens), decode_tps,
+                 results[0].finish_reason.c_str());
+  }
+  return 0;
+}
+}  // namespace
+
+void AddGenerate(CLI::App& app, Action& action) {
+  auto a = std::make_shared<GenerateArgs>();
+  auto* cmd = app.add_subcommand(
+      "generate",
+      "Generate tokens after a prompt given as token ids. Greedy by default (--temperature 0); "
+      "stops at the model's end-of-sequence id unless --ignore-eos.\n"
+      "Example: r1 generate -m ../shared/golden/deepseek-v3-tiny/model --prompt-ids "
+      "284,186,1870 -n 16 --json");
+  cmd->add_option("-m,--model", a->model, "Model folder")->required();
+  cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt token ids, comma-separated")->required();
+  cmd->add_option("-n,--n-predict", a->n, "Tokens to generate")->check(CLI::Range(0, 1 << 24));
+  cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy");
+  cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens (0 = off)");
+  cmd->add_option("--top-p", a->sampling.top_p, "Nucleus sampling threshold (1 = off)");
+  cmd->add_option("--min-p", a->sampling.min_p, "Drop tokens below min_p x p(best) (0 = off)");
+  cmd->add_option("--repeat-penalty", a->sampling.repetition_penalty,
+                  "Penalty for tokens already seen (1 = off)");
+  cmd->add_option("--repeat-last-n", a->sampling.repetition_window,
+                  "Window of the repetition penalty (0 = whole history)");
+  cmd->add_option("--seed", a->sampling.seed, "Random seed (same seed, same tokens)");
+  cmd->add_option("--stop-ids", a->stop_ids, "Stop after any of these ids (default: eos)")
+      ->delimiter(',');
+  cmd->add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence id");
+  cmd->add_flag("--json", a->json,
+                "Print one JSON object: tokens, finish_reason, prompt_tokens, speeds");
+  cmd->add_option("--mla", a->mla, "MLA form for DeepSeek models: absorbed (default) or naive")
+      ->check(CLI::IsMember({"absorbed", "naive"}));
+  AddThreadsOption(cmd, a->threads);
+  cmd->callback([a, &action] { action = [a] { return RunGenerate(*a); }; });
+}
+
+}  // namespace r1::cli

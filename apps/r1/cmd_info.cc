@@ -1,0 +1,178 @@
+// r1 info: what a model is and what it needs, for a model folder or a preset name.
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include <nlohmann/json.hpp>
+
+#include "commands.h"
+#include "r1/core/error.h"
+#include "r1/infer/kv_cache.h"
+#include "r1/io/safetensors.h"
+#include "r1/model/presets.h"
+#include "r1/model/weights.h"
+
+namespace r1::cli {
+
+namespace {
+struct InfoArgs {
+  std::string model, preset;
+  int64_t context = 4096;
+  bool json = false;
+};
+
+std::string Human(double v, const char* unit) {
+  const char* prefixes[] = {"", "K", "M", "G", "T"};
+  int i = 0;
+  const double base = std::string(unit) == "B" ? 1024.0 : 1000.0;
+  while (v >= base && i < 4) {
+    v /= base;
+    ++i;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.2f %s%s%s", v, prefixes[i],
+                std::string(unit) == "B" && i ? "i" : "", unit);
+  return buf;
+}
+
+std::string Commas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > 0; i -= 3) s.insert(i, ",");
+  return s;
+}
+
+// Stored dtype of a preset's tensor: FP8 checkpoints keep embeddings, heads, norms, routers and
+// the MTP projection in BF16 (model-spec §2.4).
+std::string PresetDtype(const Config& cfg, const TensorSpec& t) {
+  if (!cfg.fp8_declared || !t.is_matrix) return "BF16";
+  for (const char* keep : {"embed_tokens", "lm_head", "mlp.gate.weight", "eh_proj", "shared_head"})
+    if (t.name.find(keep) != std::string::npos) return "BF16";
+  return "F8_E4M3";
+}
+
+int RunInfo(const InfoArgs& a) {
+  Config cfg;
+  std::string source;
+  std::map<std::string, std::pair<int64_t, int64_t>> dtypes;  // name -> (elements, bytes)
+  int64_t weight_bytes = 0;
+  std::string target = a.model.empty() ? a.preset : a.model;
+  const bool is_dir = !a.model.empty() && std::filesystem::is_directory(a.model);
+  if (is_dir) {
+    cfg = LoadConfig(a.model);
+    TensorStore store = TensorStore::OpenDir(a.model);
+    source = a.model;
+    for (const auto& name : store.Names()) {
+      const TensorView& t = store.Get(name);
+      auto& e = dtypes[std::string(DTypeName(t.dtype))];
+      e.first += t.numel();
+      e.second += static_cast<int64_t>(t.nbytes);
+      weight_bytes += static_cast<int64_t>(t.nbytes);
+    }
+  } else {
+    cfg = ParseConfig(PresetConfig(target), "preset " + target);
+    source = "preset " + target + " (no weights read)";
+    for (const auto& t : ExpectedTensors(cfg, true)) {
+      int64_t n = 1;
+      for (int64_t s : t.shape) n *= s;
+      const std::string dt = PresetDtype(cfg, t);
+      int64_t bytes = dt == "F8_E4M3" ? n : 2 * n;
+      if (dt == "F8_E4M3") {  // plus one float32 scale per 128x128 block
+        const int64_t scales = ((t.shape[0] + 127) / 128) * ((t.shape[1] + 127) / 128);
+        dtypes["F32"].first += scales;
+        dtypes["F32"].second += 4 * scales;
+        weight_bytes += 4 * scales;
+      }
+      dtypes[dt].first += n;
+      dtypes[dt].second += bytes;
+      weight_bytes += bytes;
+    }
+  }
+  const ParamCounts pc = CountParams(cfg);
+  const int64_t kv_f32 = KVBytesPerToken(cfg, 4), kv_bf16 = KVBytesPerToken(cfg, 2);
+  const int64_t moe_layers = [&] {
+    int64_t m = 0;
+    for (int l = 0; l < cfg.num_hidden_layers; ++l) m += cfg.is_moe_layer(l);
+    return m;
+  }();
+  const int64_t memory = weight_bytes + kv_f32 * a.context;
+
+  if (a.json) {
+    nlohmann::json j;
+    j["source"] = source;
+    j["architecture"] = cfg.architecture;
+    j["layers"] = cfg.num_hidden_layers;
+    j["moe_layers"] = moe_layers;
+    j["hidden_size"] = cfg.hidden_size;
+    j["vocab_size"] = cfg.vocab_size;
+    j["params_total"] = pc.total;
+    j["params_active"] = pc.active;
+    j["params_mtp"] = pc.mtp;
+    j["params_embedding"] = pc.embedding;
+    for (auto& [name, e] : dtypes) j["dtypes"][name] = {{"elements", e.first}, {"bytes", e.second}};
+    j["weight_bytes"] = weight_bytes;
+    j["kv_cache_bytes_per_token"] = kv_f32;
+    j["kv_cache_bytes_per_token_bf16"] = kv_bf16;
+    j["kv_cache_dtype"] = "F32";
+    j["context_for_memory"] = a.context;
+    j["memory_bytes"] = memory;
+    std::printf("%s\n", j.dump(2).c_str());
+    return 0;
+  }
+  std::printf("model          %s\n", source.c_str());
+  std::printf("architecture   %s\n", cfg.architecture.c_str());
+  std::printf("shape          %d layers (%lld MoE), hidden %lld, vocab %lld\n",
+              cfg.num_hidden_layers, static_cast<long long>(moe_layers),
+              static_cast<long long>(cfg.hidden_size), static_cast<long long>(cfg.vocab_size));
+  if (cfg.is_deepseek()) {
+    std::printf("attention      MLA, %d heads, q_lora_rank %d, kv_lora_rank %d, nope/rope/v %d/%d/%d\n",
+                cfg.num_attention_heads, cfg.q_lora_rank, cfg.kv_lora_rank, cfg.qk_nope_head_dim,
+                cfg.qk_rope_head_dim, cfg.v_head_dim);
+    if (cfg.n_routed_experts > 0)
+      std::printf("experts        %d routed (%d per token), %d shared, %d groups (top %d), %s, %s\n",
+                  cfg.n_routed_experts, cfg.num_experts_per_tok, cfg.n_shared_experts, cfg.n_group,
+                  cfg.topk_group, cfg.scoring_func == ScoringFunc::kSigmoid ? "sigmoid" : "softmax",
+                  cfg.topk_method.c_str());
+  } else {
+    std::printf("attention      GQA, %d heads, %d KV heads, head_dim %d\n", cfg.num_attention_heads,
+                cfg.num_key_value_heads, cfg.head_dim);
+  }
+  std::printf("parameters     %s total (%s), %s active per token (%s)\n",
+              Human(static_cast<double>(pc.total), "").c_str(), Commas(pc.total).c_str(),
+              Human(static_cast<double>(pc.active), "").c_str(), Commas(pc.active).c_str());
+  if (pc.mtp) std::printf("MTP modules    %s parameters as stored\n", Commas(pc.mtp).c_str());
+  for (auto& [name, e] : dtypes)
+    std::printf("dtype %-8s %s elements, %s\n", name.c_str(), Commas(e.first).c_str(),
+                Human(static_cast<double>(e.second), "B").c_str());
+  std::printf("weights        %s\n", Human(static_cast<double>(weight_bytes), "B").c_str());
+  std::printf("KV cache       %s bytes/token as stored (float32), %s in BF16\n",
+              Commas(kv_f32).c_str(), Commas(kv_bf16).c_str());
+  std::printf("memory         %s = weights + KV cache for %lld tokens\n",
+              Human(static_cast<double>(memory), "B").c_str(), static_cast<long long>(a.context));
+  return 0;
+}
+}  // namespace
+
+void AddInfo(CLI::App& app, Action& action) {
+  auto a = std::make_shared<InfoArgs>();
+  auto* cmd = app.add_subcommand(
+      "info",
+      "Show a model's architecture, parameter counts (total and active per token), dtypes, "
+      "KV-cache bytes per token and the memory it needs. Works on a model folder or, without "
+      "reading weights, on a preset name.\n"
+      "Examples: r1 info -m ../shared/golden/deepseek-v3-tiny/model\n"
+      "          r1 info --preset deepseek-v3");
+  auto* m = cmd->add_option("-m,--model", a->model, "Model folder (or a preset name)");
+  auto* p = cmd->add_option("--preset", a->preset,
+                            "Preset name: deepseek-v3, deepseek-r1, deepseek-v2-lite, "
+                            "r1-distill-qwen-1.5b, r1-distill-llama-8b, v3-nano, v3-small");
+  m->excludes(p);
+  cmd->add_option("--context", a->context, "Tokens of KV cache to count in the memory figure")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_flag("--json", a->json, "Print JSON");
+  cmd->callback([a, &action] {
+    if (a->model.empty() && a->preset.empty()) throw CLI::RequiredError("-m or --preset");
+    action = [a] { return RunInfo(*a); };
+  });
+}
+
+}  // namespace r1::cli

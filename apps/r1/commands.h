@@ -1,0 +1,29 @@
+// The r1 sub-commands. Each file registers one sub-command on the CLI11 app; the work itself is
+// done by the library.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+namespace r1::cli {
+
+// A sub-command's action, run after parsing succeeded.
+using Action = std::function<int()>;
+
+void AddInfo(CLI::App& app, Action& action);
+void AddForward(CLI::App& app, Action& action);
+void AddGenerate(CLI::App& app, Action& action);
+void AddInit(CLI::App& app, Action& action);
+void AddBench(CLI::App& app, Action& action);
+
+// Parses "1,2,3" (spaces allowed) into token ids; throws r1::Error on junk.
+std::vector<int32_t> ParseIdList(const std::string& s);
+
+// --threads: 0 = all hardware threads.
+void AddThreadsOption(CLI::App* cmd, int& threads);
+void ApplyThreads(int threads);
+
+}  // namespace r1::cli

@@ -1,0 +1,33 @@
+#include <cctype>
+
+#include "commands.h"
+#include "r1/core/error.h"
+#include "r1/core/thread_pool.h"
+
+namespace r1::cli {
+
+std::vector<int32_t> ParseIdList(const std::string& s) {
+  std::vector<int32_t> ids;
+  size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (std::isspace(static_cast<unsigned char>(s[i])) || s[i] == ',')) ++i;
+    if (i >= s.size()) break;
+    size_t j = i;
+    while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
+    if (j == i || j - i > 9)
+      throw Error("--prompt-ids: expected comma-separated token ids, got '" + s + "'");
+    ids.push_back(static_cast<int32_t>(std::stol(s.substr(i, j - i))));
+    i = j;
+  }
+  if (ids.empty()) throw Error("--prompt-ids: no token ids given");
+  return ids;
+}
+
+void AddThreadsOption(CLI::App* cmd, int& threads) {
+  cmd->add_option("-t,--threads", threads, "Worker threads (0 = all cores)")
+      ->check(CLI::Range(0, 1024));
+}
+
+void ApplyThreads(int threads) { SetDefaultPoolThreads(threads); }
+
+}  // namespace r1::cli

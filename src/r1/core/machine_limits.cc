@@ -1,0 +1,232 @@
+#include "r1/core/machine_limits.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <barrier>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
+#include "r1/core/error.h"
+
+namespace r1 {
+namespace {
+
+// Floats per step of the read loop: 4 accumulators of 16 lanes, i.e. 4 zmm / 8 ymm registers.
+constexpr size_t kReadStep = 64;
+
+// The build targets generic x86-64, so the hot loops are cloned per ISA and picked at load time.
+// Written as independent per-lane accumulators, GCC vectorizes the lanes without having to
+// reassociate float adds (which it won't do without -ffast-math); several accumulators keep
+// enough loads in flight that the add latency never limits the rate.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+float SumRange(const float* p, size_t n) {
+  float acc[4][16] = {};
+  for (size_t i = 0; i + kReadStep <= n; i += kReadStep) {
+    for (int a = 0; a < 4; ++a) {
+      for (int l = 0; l < 16; ++l) acc[a][l] += p[i + a * 16 + l];
+    }
+  }
+  float s = 0.0f;
+  for (int a = 0; a < 4; ++a) {
+    for (int l = 0; l < 16; ++l) s += acc[a][l];
+  }
+  return s;
+}
+
+// Owns a 2 MiB-aligned buffer; huge pages keep TLB misses out of the bandwidth figure.
+struct AlignedFree {
+  void operator()(float* p) const { std::free(p); }
+};
+
+std::unique_ptr<float, AlignedFree> AllocateBuffer(size_t bytes) {
+  constexpr size_t kAlign = 2u << 20;
+  size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
+  auto* p = static_cast<float*>(std::aligned_alloc(kAlign, rounded));
+  if (p == nullptr) {
+    throw Error("machine limits: cannot allocate a " + std::to_string(bytes) +
+                "-byte buffer for the bandwidth measurement");
+  }
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  madvise(p, rounded, MADV_HUGEPAGE);  // A hint: failure only costs some TLB misses.
+#endif
+  return std::unique_ptr<float, AlignedFree>(p);
+}
+
+double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+// Runs body(thread_index, rep) on `threads` threads `reps` times, all threads released together
+// by a barrier, and returns the shortest wall time of a rep. `prepare(thread_index)` runs once on
+// each thread before the first rep and is not timed.
+template <typename Prepare, typename Body>
+double BestTimeOnThreads(int threads, int reps, Prepare prepare, Body body) {
+  std::barrier sync(threads);
+  std::vector<double> times(reps, 0.0);
+  auto worker = [&](int t) {
+    prepare(t);
+    for (int r = 0; r < reps; ++r) {
+      sync.arrive_and_wait();
+      auto t0 = std::chrono::steady_clock::now();
+      body(t, r);
+      sync.arrive_and_wait();
+      // Thread 0 started no earlier than the others were released and stops after all finished.
+      if (t == 0) times[r] = Seconds(t0, std::chrono::steady_clock::now());
+    }
+  };
+  std::vector<std::thread> pool;
+  pool.reserve(threads - 1);
+  for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
+  worker(0);
+  for (auto& th : pool) th.join();
+  return *std::min_element(times.begin(), times.end());
+}
+
+// --- FP32 FMA peak -----------------------------------------------------------------------------
+// Explicit GCC vector types rather than auto-vectorized arrays: with arrays GCC interchanges the
+// loops and runs each chain to completion, which measures FMA latency instead of throughput.
+// Each ISA gets its own width and chain count (enough chains to cover latency x FMA ports, few
+// enough to stay in registers), so this is dispatched by hand instead of with target_clones.
+// fp-contract is off under -std=c++20, and the a * b + c below must become one FMA.
+#pragma GCC push_options
+#pragma GCC optimize("fp-contract=fast")
+
+typedef float Vec4 __attribute__((vector_size(16)));
+typedef float Vec8 __attribute__((vector_size(32)));
+typedef float Vec16 __attribute__((vector_size(64)));
+
+template <typename Vec, int kChains>
+[[gnu::always_inline]] inline float FmaChains(int64_t iters, float x, float y) {
+  constexpr int kLanes = sizeof(Vec) / sizeof(float);
+  Vec acc[kChains];
+  Vec vx = x - Vec{};
+  Vec vy = y - Vec{};
+  for (int j = 0; j < kChains; ++j) acc[j] = static_cast<float>(j) - Vec{};
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < kChains; ++j) acc[j] = acc[j] * vx + vy;
+  }
+  Vec t = acc[0];
+  for (int j = 1; j < kChains; ++j) t += acc[j];
+  float s = 0.0f;
+  for (int l = 0; l < kLanes; ++l) s += t[l];
+  return s;
+}
+
+struct FmaKernel {
+  float (*fn)(int64_t iters, float x, float y);
+  int flops_per_iter;
+};
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx512f,fma"))) float FmaAvx512(int64_t iters, float x, float y) {
+  return FmaChains<Vec16, 16>(iters, x, y);
+}
+__attribute__((target("avx2,fma"))) float FmaAvx2(int64_t iters, float x, float y) {
+  return FmaChains<Vec8, 12>(iters, x, y);
+}
+#endif
+// Without FMA hardware this is a multiply and an add: still two flops, and the real limit there.
+float FmaGeneric(int64_t iters, float x, float y) { return FmaChains<Vec4, 12>(iters, x, y); }
+
+#pragma GCC pop_options
+
+FmaKernel PickFmaKernel() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return {FmaAvx512, 2 * 16 * 16};
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {FmaAvx2, 2 * 8 * 12};
+#endif
+  return {FmaGeneric, 2 * 4 * 12};
+}
+
+void CheckThreadsAndReps(int threads, int reps) {
+  if (threads < 1) throw Error("machine limits: threads must be >= 1, got " + std::to_string(threads));
+  if (reps < 1) throw Error("machine limits: reps must be >= 1, got " + std::to_string(reps));
+}
+
+}  // namespace
+
+double MeasureReadBandwidthGBs(int threads, size_t bytes, int reps) {
+  CheckThreadsAndReps(threads, reps);
+  const size_t n = bytes / sizeof(float);
+  const size_t chunk = n / threads / kReadStep * kReadStep;
+  if (chunk == 0) {
+    throw Error("machine limits: a " + std::to_string(bytes) + "-byte buffer is too small for " +
+                std::to_string(threads) + " threads");
+  }
+  auto buffer = AllocateBuffer(bytes);
+  float* data = buffer.get();
+  std::vector<float> sums(threads, 0.0f);
+
+  const double seconds = BestTimeOnThreads(
+      threads, reps,
+      [&](int t) {
+        // Each thread pages in its own slice, so on NUMA machines it lands on that thread's node,
+        // and page faults stay out of the timed passes.
+        std::fill(data + t * chunk, data + (t + 1) * chunk, 1.0f);
+      },
+      [&](int t, int) { sums[t] += SumRange(data + t * chunk, chunk); });
+
+  // Publishing the sums through a volatile keeps the compiler from dropping the loads.
+  volatile float sink = 0.0f;
+  for (float s : sums) sink = sink + s;
+  const double read_bytes = static_cast<double>(chunk) * threads * sizeof(float);
+  return read_bytes / seconds / 1e9;
+}
+
+double MeasurePeakFp32Gflops(int threads, int reps) {
+  CheckThreadsAndReps(threads, reps);
+  static const FmaKernel kernel = PickFmaKernel();
+  // About 4 GFLOP per thread per rep: tens of milliseconds, long beyond barrier and timer noise.
+  const int64_t iters = int64_t{4'000'000'000} / kernel.flops_per_iter;
+  // Read through volatiles so the compiler cannot fold the chains; x < 1 makes every chain
+  // converge to y / (1 - x) = 1, so no value overflows or goes subnormal however long it runs.
+  volatile float vx = 0.9999999f;
+  volatile float vy = 1e-7f;
+  const float x = vx;
+  const float y = vy;
+  std::vector<float> sums(threads, 0.0f);
+
+  const double seconds = BestTimeOnThreads(
+      threads, reps, [](int) {},
+      [&](int t, int) { sums[t] += kernel.fn(iters, x, y); });
+
+  volatile float sink = 0.0f;
+  for (float s : sums) sink = sink + s;
+  return static_cast<double>(kernel.flops_per_iter) * iters * threads / seconds / 1e9;
+}
+
+MachineLimits MeasureMachineLimits(int threads) {
+  size_t bytes = size_t{1} << 30;
+#if defined(_SC_LEVEL3_CACHE_SIZE) && defined(_SC_PHYS_PAGES)
+  // Servers with huge L3s need a bigger buffer to measure DRAM, but not so big it swaps.
+  const long llc = sysconf(_SC_LEVEL3_CACHE_SIZE);
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  if (llc > 0) bytes = std::max(bytes, static_cast<size_t>(llc) * 8);
+  if (pages > 0 && page_size > 0) {
+    const size_t quarter_of_ram = static_cast<size_t>(pages) * static_cast<size_t>(page_size) / 4;
+    bytes = std::min(bytes, quarter_of_ram);
+  }
+#endif
+  MachineLimits limits;
+  limits.read_bandwidth_gb_s = MeasureReadBandwidthGBs(threads, bytes);
+  limits.peak_fp32_gflops = MeasurePeakFp32Gflops(threads);
+  limits.threads = threads;
+  return limits;
+}
+
+}  // namespace r1
