@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake g++ git python3
+  build-essential cmake g++ git python3 pkg-config
   nlohmann-json3-dev      # JSON (config.json, safetensors headers, CLI output)
   libcli11-dev            # command-line flags
   libgtest-dev libgmock-dev  # unit and golden tests

@@ -29,7 +29,7 @@ int RunBench(const BenchArgs& a) {
   using Clock = std::chrono::steady_clock;
   ApplyThreads(a.threads);
   const int threads = DefaultPool().size();
-  auto model = Model::Load(a.model);
+  auto model = LoadModel(a.model, a.json);
   const Config& cfg = model->config();
   const TokenCost cost = ComputeTokenCost(cfg, model->weights());
   const bool quiet = a.json;

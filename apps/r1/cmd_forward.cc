@@ -26,7 +26,7 @@ int RunForward(const ForwardArgs& a) {
   const int64_t B = ids_t->shape[0], T = ids_t->shape[1];
   if (B == 0 || T == 0) throw Error(a.input + ": 'input_ids' is empty");
 
-  auto model = Model::Load(a.model);
+  auto model = LoadModel(a.model, false);
   model->set_mla_mode(a.mla == "naive" ? MlaMode::kNaive : MlaMode::kAbsorbed);
   const Config& cfg = model->config();
   std::vector<int32_t> ids(B * T);

@@ -23,7 +23,7 @@ int RunGenerate(const GenerateArgs& a) {
   ApplyThreads(a.threads);
   a.sampling.Validate();
   const std::vector<int32_t> prompt = ParseIdList(a.prompt_ids);
-  auto model = Model::Load(a.model);
+  auto model = LoadModel(a.model, false);
   model->set_mla_mode(a.mla == "naive" ? MlaMode::kNaive : MlaMode::kAbsorbed);
   for (int32_t t : prompt)
     if (t >= model->config().vocab_size)

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+
+#include "r1/model/model.h"
 
 namespace r1::cli {
 
@@ -21,6 +24,10 @@ void AddBench(CLI::App& app, Action& action);
 
 // Parses "1,2,3" (spaces allowed) into token ids; throws r1::Error on junk.
 std::vector<int32_t> ParseIdList(const std::string& s);
+
+// Loads a model folder; for large models, reads the weights in with a progress bar so the first
+// step is not an unexplained pause.
+std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet = false);
 
 // --threads: 0 = all hardware threads.
 void AddThreadsOption(CLI::App* cmd, int& threads);

@@ -2,6 +2,7 @@
 
 #include "commands.h"
 #include "r1/core/error.h"
+#include "r1/core/progress.h"
 #include "r1/core/thread_pool.h"
 
 namespace r1::cli {
@@ -21,6 +22,16 @@ std::vector<int32_t> ParseIdList(const std::string& s) {
   }
   if (ids.empty()) throw Error("--prompt-ids: no token ids given");
   return ids;
+}
+
+std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet) {
+  auto model = Model::Load(dir);
+  if (model->store().TotalBytes() >= (size_t{256} << 20)) {
+    Progress progress("loading " + dir, 1.0, quiet);
+    model->Prefault([&](double f) { progress.Update(f); });
+    progress.Finish();
+  }
+  return model;
 }
 
 void AddThreadsOption(CLI::App* cmd, int& threads) {

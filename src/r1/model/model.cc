@@ -1,6 +1,7 @@
 #include "r1/model/model.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <limits>
 #include <numeric>
@@ -47,6 +48,25 @@ Model::Model(Config cfg, TensorStore store) : cfg_(std::move(cfg)), store_(std::
   const int rot = cfg_.is_deepseek() ? cfg_.qk_rope_head_dim : cfg_.head_dim;
   rope_freq_ = RopeInvFreq(cfg_, rot);
   attn_scale_ = static_cast<float>(cfg_.AttentionScale());
+}
+
+void Model::Prefault(const std::function<void(double)>& progress) const {
+  const auto names = store_.Names();
+  const double total = static_cast<double>(std::max<size_t>(1, store_.TotalBytes()));
+  double done = 0;
+  std::atomic<uint64_t> sink{0};
+  for (const auto& name : names) {
+    const TensorView& t = store_.Get(name);
+    constexpr int64_t kPage = 4096;
+    const int64_t pages = static_cast<int64_t>((t.nbytes + kPage - 1) / kPage);
+    pool().ParallelFor(pages, 256, [&](int64_t b, int64_t e, int) {
+      uint64_t s = 0;
+      for (int64_t p = b; p < e; ++p) s += t.data[p * kPage];
+      sink.fetch_add(s, std::memory_order_relaxed);
+    });
+    done += static_cast<double>(t.nbytes);
+    if (progress) progress(done / total);
+  }
 }
 
 void Model::Step(KVCache& cache, std::span<const SeqChunk> chunks, const StepOptions& opts,

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -59,6 +60,10 @@ class Model {
   MlaMode mla_mode() const { return mla_mode_; }
   void set_pool(ThreadPool* pool) { pool_ = pool; }
   ThreadPool& pool() const { return pool_ ? *pool_ : DefaultPool(); }
+
+  // Reads every mapped weight page once, in parallel, so the first step does not stall on page
+  // faults; `progress` gets the fraction done. Worth it for models of a gigabyte and more.
+  void Prefault(const std::function<void(double)>& progress = {}) const;
 
   KVCache NewCache() const { return KVCache(cfg_, static_cast<int>(w_.mtp.size())); }
 
