@@ -1,4 +1,5 @@
 // r1 info: what a model is and what it needs, for a model folder or a preset name.
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -57,6 +58,11 @@ int RunInfo(const InfoArgs& a) {
   int64_t weight_bytes = 0;
   std::string target = a.model.empty() ? a.preset : a.model;
   const bool is_dir = !a.model.empty() && std::filesystem::is_directory(a.model);
+  if (!a.model.empty() && !is_dir) {
+    const auto names = PresetNames();
+    if (std::find(names.begin(), names.end(), a.model) == names.end())
+      throw Error(a.model + ": not a model folder (no such directory) and not a preset name");
+  }
   if (is_dir) {
     cfg = LoadConfig(a.model);
     TensorStore store = TensorStore::OpenDir(a.model);

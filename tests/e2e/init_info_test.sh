@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2015  # "cond && ok ... || fail ...": ok() never fails
 # r1 init (random model folders from presets) and r1 info (on folders and presets).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"

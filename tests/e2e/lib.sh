@@ -13,6 +13,7 @@ E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # Resolve the real interpreter once (a pyenv shim costs ~0.3 s per call).
 PY=$(python3 -c 'import sys; print(sys.executable)' 2>/dev/null) || PY=python3
 [ -n "$PY" ] || PY=python3
+# shellcheck disable=SC2034  # used by the sourcing scripts
 ST="$PY $E2E_DIR/st.py"
 [ -x "$R1" ] || { echo "FAIL: r1 binary not found or not executable: $R1" >&2; exit 2; }
 [ -d "$GOLDEN" ] || { echo "FAIL: golden dir not found: $GOLDEN" >&2; exit 2; }
@@ -46,22 +47,32 @@ json_get() {
   "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(list,dict,bool)) or v is None else v)' "$1" "$2"
 }
 
-# expect_error DESC EXPECTED_SUBSTRING CMD...: CMD must exit with status 1 (a handled
-# error, not a crash or signal) and print EXPECTED_SUBSTRING (case-insensitive) on stderr.
+# expect_error DESC WANT CMD...: CMD must exit with status 1 (a handled error, not a crash
+# or signal) and print WANT on stderr (an extended regex, case-insensitive; in most calls
+# just a literal name). stdout/stderr stay in $TMP/ee.out / $TMP/ee.err for more checks.
 expect_error() {
   local desc=$1 want=$2
   shift 2
   local rc=0
   "$@" >"$TMP/ee.out" 2>"$TMP/ee.err" || rc=$?
   local err
-  err=$(head -c 600 "$TMP/ee.err" | tr '\n' ' ')
+  err=$(head -c 800 "$TMP/ee.err" | tr '\n' ' ')
   if [ "$rc" -eq 0 ]; then
     fail "$desc: expected a non-zero exit, got 0 (stderr: $err)"
   elif [ "$rc" -ne 1 ]; then
     fail "$desc: expected exit status 1, got $rc (crash/signal?) (stderr: $err)"
-  elif ! grep -qiF -- "$want" "$TMP/ee.err"; then
+  elif ! grep -qiE -- "$want" "$TMP/ee.err"; then
     fail "$desc: exit 1 but stderr does not mention '$want' (stderr: $err)"
   else
     ok "$desc -> exit 1, stderr: $err"
   fi
 }
+
+# stderr_has DESC WANT: the last expect_error's stderr also matches WANT (ERE, case-insensitive).
+stderr_has() {
+  if grep -qiE -- "$2" "$TMP/ee.err"; then ok "$1: stderr mentions '$2'"
+  else fail "$1: stderr does not mention '$2' (stderr: $(head -c 800 "$TMP/ee.err" | tr '\n' ' '))"; fi
+}
+
+# Regex-escape a literal (for names with dots) for use as WANT.
+re_lit() { printf '%s' "$1" | sed 's/[][\.*^$+?(){}|/]/\\&/g'; }

@@ -15,7 +15,8 @@ Progress::Progress(std::string label, double total, bool quiet)
       last_draw_(start_) {}
 
 Progress::~Progress() {
-  if (!finished_) Finish();
+  // Unwinding from an error: end the half-drawn line instead of claiming completion.
+  if (!finished_ && !quiet_ && tty_ && drawn_) std::fputc('\n', stderr);
 }
 
 void Progress::Update(double done, const std::string& detail) {
@@ -43,6 +44,7 @@ void Progress::Finish(const std::string& detail) {
 }
 
 void Progress::Draw(bool final, const std::string& detail) {
+  drawn_ = true;
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::string line = label_;

@@ -20,7 +20,7 @@ class Progress {
   void Draw(bool final, const std::string& detail);
   std::string label_;
   double total_, done_ = 0;
-  bool quiet_, tty_, finished_ = false;
+  bool quiet_, tty_, finished_ = false, drawn_ = false;
   int last_decile_ = -1;
   std::chrono::steady_clock::time_point start_, last_draw_;
 };

@@ -513,7 +513,7 @@ void InitModel(const std::string& preset, const std::string& out_dir, const Init
     if (!opts.overwrite &&
         (fs::exists(dir / "config.json") || fs::exists(dir / "model.safetensors"))) {
       throw Error(out_dir + ": already holds a model (config.json or model.safetensors); "
-                  "choose an empty folder or allow overwriting");
+                  "choose an empty folder, or pass --force to replace it");
     }
   }
 
