@@ -153,7 +153,9 @@ FmaKernel PickFmaKernel() {
 }
 
 void CheckThreadsAndReps(int threads, int reps) {
-  if (threads < 1) throw Error("machine limits: threads must be >= 1, got " + std::to_string(threads));
+  if (threads < 1) {
+    throw Error("machine limits: threads must be >= 1, got " + std::to_string(threads));
+  }
   if (reps < 1) throw Error("machine limits: reps must be >= 1, got " + std::to_string(reps));
 }
 

@@ -31,10 +31,10 @@ class Sampler {
   explicit Sampler(SamplingParams p);
 
   // logits: one row of `vocab` floats, not modified. history: this sequence's tokens so far
-  // (prompt and generated), each in [0, vocab). NaN logits count as -inf; if no logit is above
-  // -inf the result is token 0. Scratch space is reused, so calls after the first with the same
-  // vocab do not allocate. Throws r1::Error on vocab <= 0, or on a history token out of range
-  // when the repetition penalty is on.
+  // (prompt and generated), each in [0, vocab). NaN logits count as -inf and +inf as the largest
+  // float; if no logit is above -inf the result is token 0. Scratch space is reused, so calls
+  // after the first with the same vocab do not allocate. Throws r1::Error on vocab <= 0, or on a
+  // history token out of range when the repetition penalty is on.
   int32_t Sample(const float* logits, int vocab, std::span<const int32_t> history);
 
   const SamplingParams& params() const { return params_; }
@@ -63,7 +63,7 @@ class Sampler {
   // Scratch, sized on first use and reused.
   std::vector<float> work_;          // the logits, sanitized and penalized
   std::vector<uint8_t> seen_;        // tokens already penalized in this call
-  std::vector<float> probs_;         // softmax numerators, when every token is a candidate
+  std::vector<float> probs_;         // softmax numerators (of all tokens, or of the top k)
   std::vector<double> block_sums_;   // sums of probs_ per block, for the draw
   std::vector<Candidate> cands_;
 };
