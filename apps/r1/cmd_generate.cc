@@ -1,4 +1,6 @@
 // r1 generate: continue token prompts with a KV cache and a sampler.
+#include <unistd.h>
+
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -6,12 +8,14 @@
 #include "commands.h"
 #include "r1/core/error.h"
 #include "r1/infer/generate.h"
+#include "chat_session.h"
 
 namespace r1::cli {
 
 namespace {
 struct GenerateArgs {
-  std::string model, prompt_ids, mla = "absorbed";
+  std::string model, prompt_ids, prompt, system, chat_template, tokenizer, mla = "absorbed";
+  bool raw = false;
   int n = 128;
   SamplingParams sampling;
   bool json = false, ignore_eos = false;
@@ -19,9 +23,75 @@ struct GenerateArgs {
   std::vector<int32_t> stop_ids;
 };
 
+GenerateOptions Options(const GenerateArgs& a) {
+  GenerateOptions opts;
+  opts.max_new_tokens = a.n;
+  opts.sampling = a.sampling;
+  opts.ignore_eos = a.ignore_eos;
+  opts.stop_ids = a.stop_ids;
+  return opts;
+}
+
+// A text prompt: rendered with the chat template (unless --raw), streamed back as text.
+int RunTextGenerate(const GenerateArgs& a) {
+  auto model = LoadModel(a.model, false);
+  model->set_mla_mode(a.mla == "naive" ? MlaMode::kNaive : MlaMode::kAbsorbed);
+  ChatSession session(std::move(model), a.tokenizer, a.chat_template);
+  std::vector<int32_t> prompt;
+  bool in_reasoning = false;
+  if (a.raw) {
+    prompt = session.RawPromptIds(a.prompt);
+  } else {
+    nlohmann::json messages = nlohmann::json::array();
+    if (!a.system.empty()) messages.push_back({{"role", "system"}, {"content", a.system}});
+    messages.push_back({{"role", "user"}, {"content", a.prompt}});
+    prompt = session.PromptIds(messages);
+    in_reasoning = session.chat_template().opens_thinking();
+  }
+  const bool tty = isatty(STDOUT_FILENO);
+  bool in_think_shown = false;
+  auto on_text = [&](const std::string& reasoning, const std::string& content) {
+    if (a.json) return;
+    if (!reasoning.empty()) {
+      if (!in_think_shown) {
+        std::fputs(tty ? "\033[2m<think>\n" : "<think>\n", stdout);
+        in_think_shown = true;
+      }
+      std::fputs(reasoning.c_str(), stdout);
+    }
+    if (!content.empty()) {
+      if (in_think_shown) {
+        std::fputs(tty ? "\n</think>\033[0m\n\n" : "\n</think>\n\n", stdout);
+        in_think_shown = false;
+      }
+      std::fputs(content.c_str(), stdout);
+    }
+    std::fflush(stdout);
+  };
+  Reply r = session.Generate(prompt, Options(a), in_reasoning, on_text);
+  if (a.json) {
+    nlohmann::json j;
+    j["tokens"] = r.tokens;
+    j["text"] = r.text;
+    j["reasoning"] = r.reasoning;
+    j["content"] = r.content;
+    j["finish_reason"] = r.finish_reason;
+    j["prompt_tokens"] = r.stats.prompt_tokens;
+    std::printf("%s\n", j.dump().c_str());
+  } else {
+    if (in_think_shown) std::fputs(tty ? "\033[0m" : "\n</think>", stdout);
+    std::printf("\n");
+    std::fprintf(stderr, "[%lld prompt tokens, %lld generated, %s]\n",
+                 static_cast<long long>(r.stats.prompt_tokens),
+                 static_cast<long long>(r.stats.generated_tokens), r.finish_reason.c_str());
+  }
+  return 0;
+}
+
 int RunGenerate(const GenerateArgs& a) {
   ApplyThreads(a.threads);
   a.sampling.Validate();
+  if (!a.prompt.empty()) return RunTextGenerate(a);
   const std::vector<int32_t> prompt = ParseIdList(a.prompt_ids);
   auto model = LoadModel(a.model, false);
   model->set_mla_mode(a.mla == "naive" ? MlaMode::kNaive : MlaMode::kAbsorbed);
@@ -29,11 +99,7 @@ int RunGenerate(const GenerateArgs& a) {
     if (t >= model->config().vocab_size)
       throw Error("--prompt-ids: token id " + std::to_string(t) + " is outside the vocabulary of " +
                   std::to_string(model->config().vocab_size));
-  GenerateOptions opts;
-  opts.max_new_tokens = a.n;
-  opts.sampling = a.sampling;
-  opts.ignore_eos = a.ignore_eos;
-  opts.stop_ids = a.stop_ids;
+  GenerateOptions opts = Options(a);
   GenerationStats stats;
   auto stream = [&](int, int32_t tok) {
     if (!a.json) {
@@ -68,12 +134,22 @@ void AddGenerate(CLI::App& app, Action& action) {
   auto a = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand(
       "generate",
-      "Generate tokens after a prompt given as token ids. Greedy by default (--temperature 0); "
-      "stops at the model's end-of-sequence id unless --ignore-eos.\n"
-      "Example: r1 generate -m ../shared/golden/deepseek-v3-tiny/model --prompt-ids "
+      "Generate after a text prompt (-p, rendered with the model's chat template unless --raw, "
+      "streamed as text with the <think> reasoning dimmed) or after token ids (--prompt-ids). "
+      "Greedy by default (--temperature 0); stops at the end-of-sequence id unless --ignore-eos.\n"
+      "Examples: r1 generate -m runs/nano -p \"What is 2+3?\" --temperature 0.6 --top-p 0.95\n"
+      "          r1 generate -m ../shared/golden/deepseek-v3-tiny/model --prompt-ids "
       "284,186,1870 -n 16 --json");
   cmd->add_option("-m,--model", a->model, "Model folder")->required();
-  cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt token ids, comma-separated")->required();
+  auto* ids = cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt token ids, comma-separated");
+  auto* text = cmd->add_option("-p,--prompt", a->prompt, "Prompt text (a user message)");
+  ids->excludes(text);
+  cmd->add_flag("--raw", a->raw, "Use the text as it is, without the chat template");
+  cmd->add_option("--system", a->system, "System message for the chat template");
+  cmd->add_option("--chat-template", a->chat_template,
+                  "deepseek-v3, deepseek-r1, deepseek-r1-distill, qwen3, chatml, llama3, or a "
+                  "Jinja file (default: the model's tokenizer_config.json)");
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or folder (default: the model's)");
   cmd->add_option("-n,--n-predict", a->n, "Tokens to generate")->check(CLI::Range(0, 1 << 24));
   cmd->add_option("--temperature", a->sampling.temperature, "0 = greedy");
   cmd->add_option("--top-k", a->sampling.top_k, "Keep the k most likely tokens (0 = off)");
@@ -88,11 +164,15 @@ void AddGenerate(CLI::App& app, Action& action) {
       ->delimiter(',');
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence id");
   cmd->add_flag("--json", a->json,
-                "Print one JSON object: tokens, finish_reason, prompt_tokens, speeds");
+                "Print one JSON object: tokens, finish_reason, prompt_tokens, speeds (and with "
+                "-p: text, reasoning, content)");
   cmd->add_option("--mla", a->mla, "MLA form for DeepSeek models: absorbed (default) or naive")
       ->check(CLI::IsMember({"absorbed", "naive"}));
   AddThreadsOption(cmd, a->threads);
-  cmd->callback([a, &action] { action = [a] { return RunGenerate(*a); }; });
+  cmd->callback([a, &action] {
+    if (a->prompt.empty() && a->prompt_ids.empty()) throw CLI::RequiredError("-p or --prompt-ids");
+    action = [a] { return RunGenerate(*a); };
+  });
 }
 
 }  // namespace r1::cli

@@ -21,6 +21,9 @@ void AddForward(CLI::App& app, Action& action);
 void AddGenerate(CLI::App& app, Action& action);
 void AddInit(CLI::App& app, Action& action);
 void AddBench(CLI::App& app, Action& action);
+void AddTokenize(CLI::App& app, Action& action);
+void AddTemplate(CLI::App& app, Action& action);
+void AddChat(CLI::App& app, Action& action);
 
 // Parses "1,2,3" (spaces allowed) into token ids; throws r1::Error on junk.
 std::vector<int32_t> ParseIdList(const std::string& s);

@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   r1::cli::AddGenerate(app, action);
   r1::cli::AddInit(app, action);
   r1::cli::AddBench(app, action);
+  r1::cli::AddTokenize(app, action);
+  r1::cli::AddTemplate(app, action);
+  r1::cli::AddChat(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -150,7 +150,7 @@ TEST(Fp8Test, WholeTableMatchesFormula) {
   for (int code = 0; code < 256; ++code) {
     const double want = Fp8Formula(code);
     const float got = kFp8E4M3ToF32[code];
-    EXPECT_EQ(Fp8E4M3ToF32(static_cast<uint8_t>(code)), got);
+    EXPECT_EQ(Bits(Fp8E4M3ToF32(static_cast<uint8_t>(code))), Bits(got)) << "code " << code;
     if (std::isnan(want)) {
       EXPECT_TRUE(std::isnan(got)) << "code " << code;
       EXPECT_TRUE(code == 0x7F || code == 0xFF) << "code " << code;

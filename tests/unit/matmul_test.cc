@@ -141,6 +141,8 @@ const Variant kVariants[] = {
     {"F16", DType::kF16, 128, 128},
     {"F8_E4M3_128x128", DType::kF8E4M3, 128, 128},
     {"F8_E4M3_32x16", DType::kF8E4M3, 32, 16},
+    // Blocks that are not a multiple of the vector width: scalar tails inside every row.
+    {"F8_E4M3_7x20", DType::kF8E4M3, 7, 20},
 };
 
 class MatMulVsReferenceTest : public ::testing::TestWithParam<std::tuple<Variant, int>> {};

@@ -45,6 +45,14 @@ std::vector<GenerationResult> Generate(const Model& model,
   StepOutput out;
   bool first = true;
   while (true) {
+    if (opts.cancel && opts.cancel->load()) {
+      for (size_t i = 0; i < B; ++i) {
+        if (!done[i]) {
+          done[i] = true;
+          results[i].finish_reason = "cancelled";
+        }
+      }
+    }
     chunks.clear();
     active.clear();
     for (size_t i = 0; i < B; ++i) {

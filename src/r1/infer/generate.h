@@ -2,6 +2,7 @@
 // step, each with its own sampler and stop conditions.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -19,11 +20,14 @@ struct GenerateOptions {
   // unless ignore_eos.
   std::vector<int32_t> stop_ids;
   bool ignore_eos = false;
+  // Checked before every step; when it turns true, unfinished sequences end with
+  // finish_reason "cancelled" (Ctrl-C in `r1 chat`, a client disconnecting from the server).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct GenerationResult {
   std::vector<int32_t> tokens;  // generated ids, a stop id included
-  std::string finish_reason;    // "stop" or "length"
+  std::string finish_reason;    // "stop", "length" or "cancelled"
 };
 
 struct GenerationStats {
