@@ -22,6 +22,7 @@ void AddGenerate(CLI::App& app, Action& action);
 void AddInit(CLI::App& app, Action& action);
 void AddBench(CLI::App& app, Action& action);
 void AddTokenize(CLI::App& app, Action& action);
+void AddTokenizerTrain(CLI::App& app, Action& action);  // `r1 tokenizer train`
 void AddTemplate(CLI::App& app, Action& action);
 void AddChat(CLI::App& app, Action& action);
 

@@ -18,12 +18,14 @@ int main(int argc, char** argv) {
   r1::cli::AddInit(app, action);
   r1::cli::AddBench(app, action);
   r1::cli::AddTokenize(app, action);
+  r1::cli::AddTokenizerTrain(app, action);
   r1::cli::AddTemplate(app, action);
   r1::cli::AddChat(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 1, like every other error.
+    return app.exit(e) == 0 ? 0 : 1;
   }
   try {
     return action ? action() : 0;

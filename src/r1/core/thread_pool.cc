@@ -88,11 +88,17 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     fn(0, n, 0);
     return;
   }
+  // Close the previous job's ticket before touching the job fields: a worker that read the old
+  // ticket late must fail its compare-exchange rather than claim a chunk of the new job.
+  {
+    const uint64_t prev = generation_.load(std::memory_order_relaxed);
+    ticket_.store((prev << 32) | 0xffffffffu, std::memory_order_seq_cst);
+  }
   // A few chunks per thread balance uneven work without much scheduling cost.
   const int64_t target_chunks = std::min<int64_t>((n + grain - 1) / grain, threads * 4);
   fn_ = &fn;
   n_ = n;
-  chunk_ = (n + target_chunks - 1) / target_chunks;
+  chunk_ = std::max(grain, (n + target_chunks - 1) / target_chunks);
   num_chunks_ = (n + chunk_ - 1) / chunk_;
   done_chunks_.store(0, std::memory_order_relaxed);
   const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;

@@ -67,6 +67,9 @@ void KVCache::Reserve(int slot, int64_t new_length) {
   }
 }
 
-void KVCache::Commit(int slot, int64_t new_length) { seqs_[slot].length = new_length; }
+void KVCache::Commit(int slot, int64_t new_length) {
+  if (!Valid(slot)) throw Error("KV cache: no sequence in slot " + std::to_string(slot));
+  seqs_[slot].length = new_length;
+}
 
 }  // namespace r1

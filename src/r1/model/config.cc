@@ -11,7 +11,7 @@ namespace {
 
 class FieldReader {
  public:
-  FieldReader(const nlohmann::json& j, const std::string& source) : j_(j), source_(source) {}
+  FieldReader(const nlohmann::json& j, std::string source) : j_(j), source_(std::move(source)) {}
 
   bool Has(const char* key) const { return j_.contains(key) && !j_.at(key).is_null(); }
 
@@ -66,7 +66,7 @@ class FieldReader {
     Fail(std::string("field '") + key + "' must be an integer");
   }
   const nlohmann::json& j_;
-  const std::string& source_;
+  std::string source_;  // by value: callers pass temporaries such as "config.json (rope_scaling)"
 };
 
 void ParseRopeScaling(const nlohmann::json& root, const std::string& source, Config& c) {
