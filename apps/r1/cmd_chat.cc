@@ -47,8 +47,10 @@ bool ReadMessage(std::string& out, bool tty) {
     std::fflush(stdout);
     std::string line;
     if (!std::getline(std::cin, line)) {
-      if (g_interrupted.exchange(false) && !std::cin.eof()) {
+      // An interrupted read leaves cin in eof/fail state even though input continues.
+      if (g_interrupted.exchange(false)) {
         std::cin.clear();
+        clearerr(stdin);
         std::fputs("\n(Ctrl-C: type /exit or press Ctrl-D to leave)\n", stdout);
         out.clear();
         block = false;

@@ -36,7 +36,7 @@ int RunTokenize(const TokenizeArgs& a) {
     return 0;
   }
   if (a.decode) {
-    const auto ids = ParseIdList(a.text);
+    const auto ids = ParseIdList(a.text, "--decode");
     std::printf("%s\n", tok->Decode(ids).c_str());
     return 0;
   }

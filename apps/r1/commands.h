@@ -26,8 +26,8 @@ void AddTokenizerTrain(CLI::App& app, Action& action);  // `r1 tokenizer train`
 void AddTemplate(CLI::App& app, Action& action);
 void AddChat(CLI::App& app, Action& action);
 
-// Parses "1,2,3" (spaces allowed) into token ids; throws r1::Error on junk.
-std::vector<int32_t> ParseIdList(const std::string& s);
+// Parses "1,2,3" (spaces allowed) into token ids; throws r1::Error naming `flag` on junk.
+std::vector<int32_t> ParseIdList(const std::string& s, const std::string& flag = "--prompt-ids");
 
 // Loads a model folder; for large models, reads the weights in with a progress bar so the first
 // step is not an unexplained pause.

@@ -7,7 +7,7 @@
 
 namespace r1::cli {
 
-std::vector<int32_t> ParseIdList(const std::string& s) {
+std::vector<int32_t> ParseIdList(const std::string& s, const std::string& flag) {
   std::vector<int32_t> ids;
   size_t i = 0;
   while (i < s.size()) {
@@ -16,11 +16,11 @@ std::vector<int32_t> ParseIdList(const std::string& s) {
     size_t j = i;
     while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
     if (j == i || j - i > 9)
-      throw Error("--prompt-ids: expected comma-separated token ids, got '" + s + "'");
+      throw Error(flag + ": expected comma-separated token ids, got '" + s + "'");
     ids.push_back(static_cast<int32_t>(std::stol(s.substr(i, j - i))));
     i = j;
   }
-  if (ids.empty()) throw Error("--prompt-ids: no token ids given");
+  if (ids.empty()) throw Error(flag + ": no token ids given");
   return ids;
 }
 

@@ -38,7 +38,7 @@ def check(cond, msg, got=None):
         print("ok: " + msg)
     else:
         fails += 1
-        extra = "" if got is None else "; got %r" % (got[-600:] if isinstance(got, (bytes, str)) else got)
+        extra = "" if got is None else "; got %r" % ((got[-600:] if isinstance(got, (bytes, str)) else got),)
         print("FAIL: " + msg + extra, file=sys.stderr)
     return cond
 
@@ -58,6 +58,7 @@ class Chat:
         self.buf = b""
         self.mark = 0      # start of the output not yet consumed by expect()
         self.status = None
+        self.stuck = False  # a wait timed out: later waits give up at once (a hang costs one WAIT)
 
     def _read(self, timeout):
         r, _, _ = select.select([self.fd], [], [], timeout)
@@ -75,7 +76,7 @@ class Chat:
     def expect(self, pattern, timeout=WAIT):
         """Wait until `pattern` (a compiled bytes regex) matches the unconsumed output; return
         the output up to the end of the match (and consume it), or None on timeout / exit."""
-        end = time.time() + timeout
+        end = time.time() + (0.5 if self.stuck else timeout)
         while True:
             m = pattern.search(self.buf, self.mark)
             if m:
@@ -91,6 +92,7 @@ class Chat:
                         self.mark = m.end()
                         return out
                 if left <= 0 or not self.alive():
+                    self.stuck = self.stuck or left <= 0
                     return None
 
     def prompt(self, timeout=WAIT):

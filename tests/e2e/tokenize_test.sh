@@ -132,8 +132,8 @@ done
 
 # --decode tolerates spaces around the commas.
 out=$("$R1" tokenize --tokenizer "$TOK/deepseek_v3" --decode "19923, 14 ,2058" 2>&1) || true
-[ "$out" = "Hello, world" ] && ok "--decode '19923, 14 ,2058' -> 'Hello, world'" \
-  || fail "--decode '19923, 14 ,2058': want 'Hello, world', got '$out'"
+if [ "$out" = "Hello, world" ]; then ok "--decode '19923, 14 ,2058' -> 'Hello, world'"
+else fail "--decode '19923, 14 ,2058': want 'Hello, world', got '$out'"; fi
 
 # 4. Errors: exit 1 with a message naming the file.
 expect_error "missing tokenizer folder" "$(re_lit "$TMP/no-such-tokenizer")" \

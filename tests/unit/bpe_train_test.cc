@@ -175,7 +175,7 @@ TEST_F(BpeTrainTest, FirstMergeIsTheMostFrequentPair) {
   auto dec = [](const nlohmann::json& s) { return tok::ByteLevelDecode(s.get<std::string>()); };
   // Ties are broken by the vocab strings, so compare counts rather than the pair itself.
   EXPECT_EQ((pairs[{dec(first[0]), dec(first[1])}]), best_n);
-  EXPECT_GT(best_n, 1000);
+  EXPECT_GT(best_n, 500);
 }
 
 TEST_F(BpeTrainTest, MergesFollowCountsAndTieBreak) {

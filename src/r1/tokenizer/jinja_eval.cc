@@ -318,7 +318,13 @@ class Renderer {
 
   Value MakeMacro(const Stmt& s, const ScopePtr& scope) {
     const Stmt* macro = &s;
-    return Value::Function(s.text, [this, macro, scope](const CallArgs& a) {
+    // The macro lives in the scope it closes over; holding that scope weakly (and keeping it alive
+    // here for the render) avoids a shared_ptr cycle.
+    macro_scopes_.push_back(scope);
+    std::weak_ptr<Scope> weak_scope = scope;
+    return Value::Function(s.text, [this, macro, weak_scope](const CallArgs& a) {
+      const ScopePtr scope = weak_scope.lock();
+      if (!scope) throw Error("macro '" + macro->text + "' called after its render ended");
       if (++macro_depth_ > kMaxMacroDepth) {
         --macro_depth_;
         throw Error("macro recursion too deep in '" + macro->text + "'");
@@ -477,6 +483,7 @@ class Renderer {
 
   const std::string& name_;
   int macro_depth_ = 0;
+  std::vector<ScopePtr> macro_scopes_;
 };
 
 }  // namespace
