@@ -1,6 +1,9 @@
 // r1 tokenize: text to token ids with a tokenizer.json, one text or a JSONL file of them.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
 
 #include <nlohmann/json.hpp>
 
@@ -12,12 +15,38 @@ namespace r1::cli {
 
 namespace {
 struct TokenizeArgs {
-  std::string tokenizer, text, jsonl;
+  std::string tokenizer, text, jsonl, time_file;
+  int reps = 3;
   bool decode = false;
 };
 
+// Encoding speed on a file, best and median of `reps` runs after a warm-up, as JSON.
+int RunTime(const Tokenizer& tok, const TokenizeArgs& a) {
+  std::ifstream in(a.time_file, std::ios::binary);
+  if (!in) throw Error(a.time_file + ": cannot open");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<int32_t> ids;
+  tok.Encode(std::string_view(text).substr(0, 20000), ids);
+  std::vector<double> secs;
+  for (int r = 0; r < a.reps; ++r) {
+    ids.clear();
+    const auto t0 = std::chrono::steady_clock::now();
+    tok.Encode(text, ids);
+    secs.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(secs.begin(), secs.end());
+  nlohmann::json j;
+  j["bytes"] = text.size();
+  j["tokens"] = ids.size();
+  j["MB_s_best"] = text.size() / 1e6 / secs.front();
+  j["MB_s_median"] = text.size() / 1e6 / secs[secs.size() / 2];
+  std::printf("%s\n", j.dump().c_str());
+  return 0;
+}
+
 int RunTokenize(const TokenizeArgs& a) {
   auto tok = Tokenizer::Load(a.tokenizer);
+  if (!a.time_file.empty()) return RunTime(*tok, a);
   if (!a.jsonl.empty()) {
     std::ifstream in(a.jsonl);
     if (!in) throw Error(a.jsonl + ": cannot open");
@@ -60,8 +89,12 @@ void AddTokenize(CLI::App& app, Action& action) {
   cmd->add_option("text", a->text, "Text to encode (or ids with --decode)");
   cmd->add_option("--jsonl", a->jsonl, "JSONL file of {\"text\": ...} objects");
   cmd->add_flag("--decode", a->decode, "Decode comma-separated ids instead");
+  cmd->add_option("--time", a->time_file,
+                  "Measure encoding speed on this file (single thread) and print JSON");
+  cmd->add_option("--reps", a->reps, "Repetitions for --time")->check(CLI::Range(1, 1000));
   cmd->callback([a, &action] {
-    if (a->jsonl.empty() && a->text.empty()) throw CLI::RequiredError("text or --jsonl");
+    if (a->jsonl.empty() && a->text.empty() && a->time_file.empty())
+      throw CLI::RequiredError("text, --jsonl or --time");
     action = [a] { return RunTokenize(*a); };
   });
 }
