@@ -13,32 +13,7 @@ namespace {
 // Far below the golden tolerance: only float summation order may differ.
 constexpr float kTol = 2e-4f;
 
-struct Case {
-  std::string folder;
-  MlaMode mode;
-  std::string form;
-};
-
-std::vector<Case> AllCases() {
-  std::vector<Case> out;
-  for (const auto& f : testing::GoldenModelFolders()) {
-    const auto cfg = LoadConfig(testing::GoldenDir() + "/" + f + "/model");
-    if (cfg.is_deepseek()) {
-      out.push_back({f, MlaMode::kAbsorbed, "absorbed"});
-      out.push_back({f, MlaMode::kNaive, "naive"});
-    } else {
-      out.push_back({f, MlaMode::kAbsorbed, "gqa"});
-    }
-  }
-  return out;
-}
-
-std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.folder + "_" + info.param.form;
-  for (char& c : s)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return s;
-}
+using Case = testing::ModelCase;
 
 std::vector<int32_t> Tokens(int64_t n, int64_t vocab, uint32_t seed) {
   std::vector<int32_t> t(n);
@@ -185,7 +160,7 @@ TEST_P(CacheEquivalence, BadStepsAreErrors) {
   EXPECT_EQ(cache.Length(slot), 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, CacheEquivalence, ::testing::ValuesIn(AllCases()), CaseName);
+INSTANTIATE_TEST_SUITE_P(Golden, CacheEquivalence, ::testing::ValuesIn(testing::AllModelCases()), testing::ModelCaseName);
 
 }  // namespace
 }  // namespace r1

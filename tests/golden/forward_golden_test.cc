@@ -11,32 +11,7 @@ namespace {
 using testing::ArgMax;
 using testing::MaxAbsDiff;
 
-struct Case {
-  std::string folder;
-  MlaMode mode;
-  std::string form;  // "absorbed", "naive" or "gqa"
-};
-
-std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  std::string s = info.param.folder + "_" + info.param.form;
-  for (char& c : s)
-    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
-  return s;
-}
-
-std::vector<Case> AllCases() {
-  std::vector<Case> out;
-  for (const auto& f : testing::GoldenModelFolders()) {
-    const auto cfg = LoadConfig(testing::GoldenDir() + "/" + f + "/model");
-    if (cfg.is_deepseek()) {
-      out.push_back({f, MlaMode::kAbsorbed, "absorbed"});
-      out.push_back({f, MlaMode::kNaive, "naive"});
-    } else {
-      out.push_back({f, MlaMode::kAbsorbed, "gqa"});
-    }
-  }
-  return out;
-}
+using Case = testing::ModelCase;
 
 class GoldenForward : public ::testing::TestWithParam<Case> {
  protected:
@@ -72,7 +47,7 @@ TEST_P(GoldenForward, LogitsAndHiddenMatch) {
   const float err = MaxAbsDiff(out.logits.data(), want.data(), want.size());
   EXPECT_LE(err, logits_tol_) << "max |logits - golden|";
   RecordProperty("logits_max_abs_diff", std::to_string(err));
-  std::printf("[%s] logits max |diff| = %.3g\n", CaseName({GetParam(), 0}).c_str(), err);
+  std::printf("[%s] logits max |diff| = %.3g\n", testing::ModelCaseName({GetParam(), 0}).c_str(), err);
 
   for (int l = 0; l < model_->config().num_hidden_layers; ++l) {
     const TensorView* h = golden_->Find("hidden.layer" + std::to_string(l));
@@ -103,7 +78,7 @@ TEST_P(GoldenForward, GreedyTokensMatch) {
   EXPECT_EQ(got, want);
 }
 
-INSTANTIATE_TEST_SUITE_P(Golden, GoldenForward, ::testing::ValuesIn(AllCases()), CaseName);
+INSTANTIATE_TEST_SUITE_P(Golden, GoldenForward, ::testing::ValuesIn(testing::AllModelCases()), testing::ModelCaseName);
 
 }  // namespace
 }  // namespace r1

@@ -11,7 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <gtest/gtest.h>
+
 #include "r1/io/safetensors.h"
+#include "r1/model/model.h"
 
 namespace r1::testing {
 
@@ -26,6 +29,34 @@ inline std::vector<std::string> GoldenModelFolders() {
   }
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// One test case per golden folder and attention form: both MLA forms for DeepSeek folders.
+struct ModelCase {
+  std::string folder;
+  MlaMode mode;
+  std::string form;  // "absorbed", "naive" or "gqa"
+};
+
+inline std::vector<ModelCase> AllModelCases() {
+  std::vector<ModelCase> out;
+  for (const auto& f : GoldenModelFolders()) {
+    const auto cfg = LoadConfig(GoldenDir() + "/" + f + "/model");
+    if (cfg.is_deepseek()) {
+      out.push_back({f, MlaMode::kAbsorbed, "absorbed"});
+      out.push_back({f, MlaMode::kNaive, "naive"});
+    } else {
+      out.push_back({f, MlaMode::kAbsorbed, "gqa"});
+    }
+  }
+  return out;
+}
+
+inline std::string ModelCaseName(const ::testing::TestParamInfo<ModelCase>& info) {
+  std::string s = info.param.folder + "_" + info.param.form;
+  for (char& c : s)
+    if (!isalnum(static_cast<unsigned char>(c))) c = '_';
+  return s;
 }
 
 inline nlohmann::json ReadJson(const std::string& path) {

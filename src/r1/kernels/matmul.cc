@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "r1/core/error.h"
@@ -167,9 +168,12 @@ R1_INLINE void RowsTile(const Matrix& w, int64_t r0, int64_t r1, const float* co
 }
 
 // One worker's share: rows [r0, r1) for all tokens. Rows are walked in blocks small enough to stay
-// in L2 while every 4-token tile reuses them.
-R1_INLINE void RowRange(const Matrix& w, int64_t r0, int64_t r1, const float* x, int64_t x_stride,
-                        int64_t n, float* y, int64_t y_stride, const float* bias) {
+// in L2 while every 4-token tile reuses them. `tile(nt_tag, r_begin, r_end, xs, ys)` computes one
+// tile with the compile-time token count of `nt_tag`.
+template <class Tile>
+R1_INLINE void ForEachTile(const Matrix& w, int64_t r0, int64_t r1, const float* x,
+                           int64_t x_stride, int64_t n, float* y, int64_t y_stride,
+                           const Tile& tile) {
   const int64_t row_bytes = std::max<int64_t>(1, w.cols * static_cast<int64_t>(DTypeSize(w.dtype)));
   const int64_t block = std::max<int64_t>(1, (256 << 10) / row_bytes);
   for (int64_t rb = r0; rb < r1; rb += block) {
@@ -183,13 +187,21 @@ R1_INLINE void RowRange(const Matrix& w, int64_t r0, int64_t r1, const float* x,
         ys[i] = y + (t + i) * y_stride;
       }
       switch (nt) {
-        case 1: RowsTile<1>(w, rb, re, xs, ys, bias); break;
-        case 2: RowsTile<2>(w, rb, re, xs, ys, bias); break;
-        case 3: RowsTile<3>(w, rb, re, xs, ys, bias); break;
-        default: RowsTile<4>(w, rb, re, xs, ys, bias); break;
+        case 1: tile(std::integral_constant<int, 1>{}, rb, re, xs, ys); break;
+        case 2: tile(std::integral_constant<int, 2>{}, rb, re, xs, ys); break;
+        case 3: tile(std::integral_constant<int, 3>{}, rb, re, xs, ys); break;
+        default: tile(std::integral_constant<int, 4>{}, rb, re, xs, ys); break;
       }
     }
   }
+}
+
+R1_INLINE void RowRange(const Matrix& w, int64_t r0, int64_t r1, const float* x, int64_t x_stride,
+                        int64_t n, float* y, int64_t y_stride, const float* bias) {
+  ForEachTile(w, r0, r1, x, x_stride, n, y, y_stride,
+              [&](auto nt, int64_t rb, int64_t re, const float* const* xs, float* const* ys) {
+                RowsTile<decltype(nt)::value>(w, rb, re, xs, ys, bias);
+              });
 }
 
 #if defined(__x86_64__)
@@ -310,26 +322,9 @@ R1_TARGET_AVX512 R1_INLINE void Rows(const Matrix& w, int64_t r0, int64_t r1,
 R1_TARGET_AVX512 void RowRangeAvx512(const Matrix& w, int64_t r0, int64_t r1, const float* x,
                                      int64_t x_stride, int64_t n, float* y, int64_t y_stride,
                                      const float* bias) {
-  const int64_t row_bytes = std::max<int64_t>(1, w.cols * static_cast<int64_t>(DTypeSize(w.dtype)));
-  const int64_t block = std::max<int64_t>(1, (256 << 10) / row_bytes);
-  for (int64_t rb = r0; rb < r1; rb += block) {
-    const int64_t re = std::min(r1, rb + block);
-    for (int64_t t = 0; t < n; t += 4) {
-      const int nt = static_cast<int>(std::min<int64_t>(4, n - t));
-      const float* xs[4];
-      float* ys[4];
-      for (int i = 0; i < nt; ++i) {
-        xs[i] = x + (t + i) * x_stride;
-        ys[i] = y + (t + i) * y_stride;
-      }
-      switch (nt) {
-        case 1: avx512::Rows<1>(w, rb, re, xs, ys, bias); break;
-        case 2: avx512::Rows<2>(w, rb, re, xs, ys, bias); break;
-        case 3: avx512::Rows<3>(w, rb, re, xs, ys, bias); break;
-        default: avx512::Rows<4>(w, rb, re, xs, ys, bias); break;
-      }
-    }
-  }
+  ForEachTile(w, r0, r1, x, x_stride, n, y, y_stride,
+              [&](auto nt, int64_t rb, int64_t re, const float* const* xs, float* const* ys)
+                  R1_TARGET_AVX512 { avx512::Rows<decltype(nt)::value>(w, rb, re, xs, ys, bias); });
 }
 #pragma GCC diagnostic pop
 #else
