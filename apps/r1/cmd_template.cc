@@ -1,6 +1,5 @@
 // r1 template: render conversations with a chat template, one JSON line in, one out.
 #include <cstdio>
-#include <fstream>
 
 #include <nlohmann/json.hpp>
 
@@ -17,18 +16,9 @@ struct TemplateArgs {
 
 int RunTemplate(const TemplateArgs& a) {
   const ChatTemplate tpl = ChatTemplate::FromFlag(a.chat_template);
-  std::ifstream in(a.jsonl);
-  if (!in) throw Error(a.jsonl + ": cannot open");
-  std::string line;
-  int64_t n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    // Ordered, because key order shows in the output (tojson of tool schemas).
-    nlohmann::ordered_json j = nlohmann::ordered_json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("messages") || !j["messages"].is_array())
-      throw Error(a.jsonl + ":" + std::to_string(n) +
-                  ": expected a JSON object with a \"messages\" list");
+  ForEachJsonLine(a.jsonl, [&](int64_t n, const nlohmann::ordered_json& j) {
+    if (!j.contains("messages") || !j["messages"].is_array())
+      throw Error(a.jsonl + ":" + std::to_string(n) + ": expected a \"messages\" list");
     ChatRenderOptions o;
     o.add_generation_prompt = j.value("add_generation_prompt", false);
     o.bos_token = a.bos;
@@ -38,7 +28,7 @@ int RunTemplate(const TemplateArgs& a) {
     nlohmann::json out;
     out["text"] = tpl.Render(j["messages"], o);
     std::printf("%s\n", out.dump().c_str());
-  }
+  });
   return 0;
 }
 }  // namespace

@@ -48,20 +48,13 @@ int RunTokenize(const TokenizeArgs& a) {
   auto tok = Tokenizer::Load(a.tokenizer);
   if (!a.time_file.empty()) return RunTime(*tok, a);
   if (!a.jsonl.empty()) {
-    std::ifstream in(a.jsonl);
-    if (!in) throw Error(a.jsonl + ": cannot open");
-    std::string line;
-    int64_t n = 0;
-    while (std::getline(in, line)) {
-      ++n;
-      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("text") || !j["text"].is_string())
-        throw Error(a.jsonl + ":" + std::to_string(n) + ": expected a JSON object with a \"text\" string");
+    ForEachJsonLine(a.jsonl, [&](int64_t n, const nlohmann::ordered_json& j) {
+      if (!j.contains("text") || !j["text"].is_string())
+        throw Error(a.jsonl + ":" + std::to_string(n) + ": expected a \"text\" string");
       nlohmann::json out;
       out["ids"] = tok->Encode(j["text"].get<std::string>());
       std::printf("%s\n", out.dump().c_str());
-    }
+    });
     return 0;
   }
   if (a.decode) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "r1/model/model.h"
 
@@ -32,6 +33,12 @@ std::vector<int32_t> ParseIdList(const std::string& s, const std::string& flag =
 // Loads a model folder; for large models, reads the weights in with a progress bar so the first
 // step is not an unexplained pause.
 std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet = false);
+
+// Calls fn(line_number, object) for each non-blank line of a JSONL file; a line that is not a
+// JSON object is an error naming the file and line. Ordered, because key order can show in
+// output (tojson in chat templates).
+void ForEachJsonLine(const std::string& path,
+                     const std::function<void(int64_t, const nlohmann::ordered_json&)>& fn);
 
 // --threads: 0 = all hardware threads.
 void AddThreadsOption(CLI::App* cmd, int& threads);

@@ -1,4 +1,5 @@
 #include <cctype>
+#include <fstream>
 
 #include "commands.h"
 #include "r1/core/error.h"
@@ -32,6 +33,22 @@ std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet) {
     progress.Finish();
   }
   return model;
+}
+
+void ForEachJsonLine(const std::string& path,
+                     const std::function<void(int64_t, const nlohmann::ordered_json&)>& fn) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open");
+  std::string line;
+  int64_t n = 0;
+  while (std::getline(in, line)) {
+    ++n;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const auto j = nlohmann::ordered_json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object())
+      throw Error(path + ":" + std::to_string(n) + ": not a JSON object");
+    fn(n, j);
+  }
 }
 
 void AddThreadsOption(CLI::App* cmd, int& threads) {
