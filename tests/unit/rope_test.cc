@@ -12,62 +12,18 @@
 #include <nlohmann/json.hpp>
 
 #include "r1/model/config.h"
+#include "r1/model/presets.h"
 
 namespace r1 {
 namespace {
 
 using nlohmann::json;
 
-// DeepSeek-V3/R1 as published (model-spec §1.5).
-json DeepseekV3Json() {
-  return json::parse(R"({
-    "architectures": ["DeepseekV3ForCausalLM"], "model_type": "deepseek_v3",
-    "vocab_size": 129280, "hidden_size": 7168, "intermediate_size": 18432,
-    "moe_intermediate_size": 2048, "num_hidden_layers": 61, "num_attention_heads": 128,
-    "num_key_value_heads": 128, "n_routed_experts": 256, "n_shared_experts": 1,
-    "num_experts_per_tok": 8, "n_group": 8, "topk_group": 4, "topk_method": "noaux_tc",
-    "scoring_func": "sigmoid", "norm_topk_prob": true, "routed_scaling_factor": 2.5,
-    "first_k_dense_replace": 3, "moe_layer_freq": 1, "q_lora_rank": 1536, "kv_lora_rank": 512,
-    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "hidden_act": "silu",
-    "rms_norm_eps": 1e-06, "rope_theta": 10000,
-    "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
-                     "beta_fast": 32, "beta_slow": 1, "mscale": 1.0, "mscale_all_dim": 1.0},
-    "max_position_embeddings": 163840, "tie_word_embeddings": false, "bos_token_id": 0,
-    "eos_token_id": 1, "num_nextn_predict_layers": 1, "torch_dtype": "bfloat16",
-    "quantization_config": {"quant_method": "fp8", "fmt": "e4m3",
-                            "weight_block_size": [128, 128], "activation_scheme": "dynamic"}
-  })");
-}
-
-json DeepseekV2LiteJson() {
-  return json::parse(R"({
-    "architectures": ["DeepseekV2ForCausalLM"], "model_type": "deepseek_v2",
-    "vocab_size": 102400, "hidden_size": 2048, "intermediate_size": 10944,
-    "moe_intermediate_size": 1408, "num_hidden_layers": 27, "num_attention_heads": 16,
-    "num_key_value_heads": 16, "n_routed_experts": 64, "n_shared_experts": 2,
-    "num_experts_per_tok": 6, "n_group": 1, "topk_group": 1, "topk_method": "greedy",
-    "scoring_func": "softmax", "norm_topk_prob": false, "routed_scaling_factor": 1.0,
-    "first_k_dense_replace": 1, "moe_layer_freq": 1, "q_lora_rank": null, "kv_lora_rank": 512,
-    "qk_nope_head_dim": 128, "qk_rope_head_dim": 64, "v_head_dim": 128, "rope_theta": 10000,
-    "rope_scaling": {"type": "yarn", "factor": 40, "original_max_position_embeddings": 4096,
-                     "beta_fast": 32, "beta_slow": 1, "mscale": 0.707,
-                     "mscale_all_dim": 0.707},
-    "max_position_embeddings": 163840, "rms_norm_eps": 1e-06, "bos_token_id": 100000,
-    "eos_token_id": 100001, "tie_word_embeddings": false
-  })");
-}
-
-json Llama31_8BJson() {
-  return json::parse(R"({
-    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 128256,
-    "hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-    "num_attention_heads": 32, "num_key_value_heads": 8, "rope_theta": 500000.0,
-    "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
-                     "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
-    "max_position_embeddings": 131072, "rms_norm_eps": 1e-05, "bos_token_id": 128000,
-    "eos_token_id": 128001, "tie_word_embeddings": false
-  })");
-}
+// The published configurations come from the presets, so the spec's worked values below check
+// the presets' rope fields as well as the rope math.
+json DeepseekV3Json() { return PresetConfig("deepseek-v3"); }
+json DeepseekV2LiteJson() { return PresetConfig("deepseek-v2-lite"); }
+json Llama31_8BJson() { return PresetConfig("r1-distill-llama-8b"); }
 
 // ω_i = θ^(−2i/D) in float32 (§3.5.1).
 std::vector<float> BaseFreq(double theta, int d) {
