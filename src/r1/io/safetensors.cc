@@ -443,6 +443,20 @@ TensorStore TensorStore::OpenFile(const std::string& path) {
   return store;
 }
 
+TensorStore TensorStore::FromViews(const std::string& source, std::vector<TensorView> views) {
+  TensorStore store;
+  store.source_ = source;
+  store.memory_views_ = std::make_shared<std::vector<TensorView>>(std::move(views));
+  for (const TensorView& t : *store.memory_views_) {
+    if (t.numel() * static_cast<int64_t>(DTypeSize(t.dtype)) != static_cast<int64_t>(t.nbytes))
+      Fail(source + ": tensor " + Quote(t.name) + " holds " + std::to_string(t.nbytes) +
+           " bytes, shape " + t.ShapeString() + " needs another size");
+    if (!store.by_name_.emplace(t.name, &t).second)
+      Fail(source + ": tensor " + Quote(t.name) + " appears twice");
+  }
+  return store;
+}
+
 TensorStore TensorStore::OpenDir(const std::string& dir) {
   std::error_code ec;
   const fs::file_status status = fs::status(dir, ec);

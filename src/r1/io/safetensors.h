@@ -66,6 +66,9 @@ class TensorStore {
  public:
   static TensorStore OpenDir(const std::string& dir);
   static TensorStore OpenFile(const std::string& path);
+  // Tensors that live in memory owned by the caller (the trainer's float32 master weights); the
+  // memory must outlive the store. Views are checked like a file's: size matches shape x dtype.
+  static TensorStore FromViews(const std::string& source, std::vector<TensorView> views);
 
   const TensorView* Find(const std::string& name) const;
   // Throws r1::Error("<dir>: missing tensor '<name>'") when absent.
@@ -78,6 +81,7 @@ class TensorStore {
  private:
   std::string source_;
   std::vector<std::shared_ptr<SafetensorsFile>> files_;
+  std::shared_ptr<std::vector<TensorView>> memory_views_;
   std::map<std::string, const TensorView*> by_name_;
 };
 

@@ -11,6 +11,7 @@
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/ops.h"
 #include "r1/model/rope.h"
+#include "r1/model/routing.h"
 
 namespace r1 {
 
@@ -308,64 +309,20 @@ void Model::Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) cons
 
 void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) const {
   const int64_t d = cfg_.hidden_size, E = cfg_.n_routed_experts, k = cfg_.num_experts_per_tok;
-  const bool sigmoid = cfg_.scoring_func == ScoringFunc::kSigmoid;
-  const bool has_bias = !L.router_bias.empty();
-  const bool grouped = cfg_.n_group > 1 && cfg_.topk_method != "greedy";
-  const int64_t G = cfg_.n_group, per_group = E / G;
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-
   std::vector<float> z(n * E);
   MatMul(L.router, x, n, z.data(), pool());
 
   // Routing: per expert, the tokens it serves and their weights.
   std::vector<std::vector<std::pair<int64_t, float>>> assigned(E);
-  std::vector<float> sel(E), gscore(G);
-  std::vector<int64_t> idx(E), gidx(G);
+  RoutingScratch scratch;
+  std::vector<int64_t> chosen(k);
+  std::vector<float> weight(k);
   for (int64_t i = 0; i < n; ++i) {
     float* sc = z.data() + i * E;
-    if (sigmoid) {
-      for (int64_t e = 0; e < E; ++e) sc[e] = 1.0f / (1.0f + std::exp(-sc[e]));
-    } else {
-      Softmax(sc, E);
-    }
-    for (int64_t e = 0; e < E; ++e) sel[e] = has_bias ? sc[e] + L.router_bias[e] : sc[e];
-    if (grouped) {
-      for (int64_t g = 0; g < G; ++g) {
-        const float* c = sel.data() + g * per_group;
-        if (has_bias) {
-          float a = neg_inf, b = neg_inf;  // the two largest
-          for (int64_t j = 0; j < per_group; ++j) {
-            if (c[j] > a) {
-              b = a;
-              a = c[j];
-            } else if (c[j] > b) {
-              b = c[j];
-            }
-          }
-          gscore[g] = per_group > 1 ? a + b : a;
-        } else {
-          gscore[g] = *std::max_element(c, c + per_group);
-        }
-      }
-      std::iota(gidx.begin(), gidx.end(), 0);
-      std::stable_sort(gidx.begin(), gidx.end(),
-                       [&](int64_t a, int64_t b) { return gscore[a] > gscore[b]; });
-      for (int64_t r = cfg_.topk_group; r < G; ++r)
-        std::fill(sel.begin() + gidx[r] * per_group, sel.begin() + (gidx[r] + 1) * per_group,
-                  neg_inf);
-    }
-    std::iota(idx.begin(), idx.end(), 0);
-    std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int64_t a, int64_t b) {
-      return sel[a] > sel[b] || (sel[a] == sel[b] && a < b);
-    });
-    float total = 0;
-    for (int64_t j = 0; j < k; ++j) total += sc[idx[j]];
-    for (int64_t j = 0; j < k; ++j) {
-      float w = sc[idx[j]];
-      if (sigmoid) w /= total;
-      w *= static_cast<float>(cfg_.routed_scaling_factor);
-      assigned[idx[j]].emplace_back(i, w);
-    }
+    RouterScores(cfg_, sc, E);
+    RouteToken(cfg_, sc, L.router_bias.empty() ? nullptr : L.router_bias.data(), chosen.data(),
+               weight.data(), scratch);
+    for (int64_t j = 0; j < k; ++j) assigned[chosen[j]].emplace_back(i, weight[j]);
   }
 
   std::fill(out, out + n * d, 0.0f);

@@ -230,7 +230,37 @@ class SpecCollector : public TensorVisitor {
   std::vector<TensorSpec> specs;
 };
 
+// Binds like Binder, then hands every tensor over as float32.
+class DenseCollector : public Binder {
+ public:
+  using Binder::Binder;
+  void Mat(Matrix*, const std::string& name, int64_t rows, int64_t cols, bool optional) override {
+    Matrix m;
+    m.data = nullptr;
+    Binder::Mat(&m, name, rows, cols, optional);
+    if (m.empty()) return;
+    DenseTensor t{name, {rows, cols}, true, std::vector<float>(rows * cols)};
+    for (int64_t r = 0; r < rows; ++r) m.DequantRow(r, 0, cols, t.data.data() + r * cols);
+    out.push_back(std::move(t));
+  }
+  void Vec(std::vector<float>*, const std::string& name, int64_t n, bool optional) override {
+    std::vector<float> v;
+    Binder::Vec(&v, name, n, optional);
+    if (v.empty()) return;
+    out.push_back({name, {n}, false, std::move(v)});
+  }
+  std::vector<DenseTensor> out;
+};
+
 }  // namespace
+
+std::vector<DenseTensor> LoadDenseTensors(const Config& cfg, const TensorStore& store,
+                                          bool include_mtp) {
+  DenseCollector c(cfg, store);
+  Weights scratch;
+  VisitAll(cfg, &scratch, include_mtp, c);
+  return std::move(c.out);
+}
 
 Weights BindWeights(const Config& cfg, const TensorStore& store) {
   Weights w;

@@ -68,4 +68,17 @@ struct TensorSpec {
 };
 std::vector<TensorSpec> ExpectedTensors(const Config& cfg, bool include_mtp = true);
 
+// Every tensor of a checkpoint as float32 (BF16/F16 widened, FP8 times its block scales), in
+// checkpoint order, validated like BindWeights. Optional tensors that are absent (the routing
+// bias outside noaux_tc, MTP copies of the embedding and head) are left out. For the trainer,
+// which keeps float32 master weights.
+struct DenseTensor {
+  std::string name;
+  std::vector<int64_t> shape;
+  bool is_matrix;
+  std::vector<float> data;
+};
+std::vector<DenseTensor> LoadDenseTensors(const Config& cfg, const TensorStore& store,
+                                          bool include_mtp);
+
 }  // namespace r1

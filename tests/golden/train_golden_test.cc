@@ -1,0 +1,94 @@
+// The training pass against PyTorch (../shared/golden/*/train.*): the loss and d loss / d weight
+// of every weight at the initial weights, in the naive MLA form the reference used.
+#include <filesystem>
+
+#include <gtest/gtest.h>
+
+#include "golden_util.h"
+#include "r1/train/params.h"
+#include "r1/train/train_model.h"
+
+namespace r1::testing {
+namespace {
+
+std::vector<std::string> TrainFolders() {
+  std::vector<std::string> out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(GoldenDir(), ec))
+    if (std::filesystem::exists(e.path() / "train.safetensors")) out.push_back(e.path().filename());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+struct TrainCase {
+  Config cfg;
+  ParamSet params;
+  std::vector<int32_t> tokens;
+  int64_t B = 0, T = 0;
+  nlohmann::json spec;
+  TensorStore ref;
+};
+
+TrainCase LoadCase(const std::string& folder) {
+  const std::string dir = GoldenDir() + "/" + folder;
+  TrainCase c;
+  c.params = ParamSet::FromDir(dir + "/model", &c.cfg);
+  c.ref = TensorStore::OpenFile(dir + "/train.safetensors");
+  const TensorView& ids = c.ref.Get("train.input_ids");
+  c.B = ids.shape[0];
+  c.T = ids.shape[1] - 1;
+  c.tokens = I64AsI32(ids);
+  c.spec = ReadJson(dir + "/train.json");
+  return c;
+}
+
+class TrainGolden : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TrainGolden, LossAndEveryGradientMatchPyTorch) {
+  TrainCase c = LoadCase(GetParam());
+  TrainModel model(c.cfg, c.params);
+  const StepStats st = model.Step({c.B, c.T, c.tokens.data(), nullptr}, {}, /*backward=*/true);
+  const double ref_loss = c.spec["losses"][0].get<double>();
+  EXPECT_NEAR(st.loss, ref_loss, 1e-5 * ref_loss);
+  EXPECT_EQ(st.targets, c.B * c.T);
+
+  int checked = 0;
+  double worst = 0;
+  std::string worst_name;
+  for (const std::string& name : c.ref.Names()) {
+    if (name.rfind("grad.", 0) != 0) continue;
+    const std::string pname = name.substr(5);
+    const Param* p = c.params.Find(pname);
+    ASSERT_NE(p, nullptr) << pname;
+    const std::vector<float> ref = F32(c.ref.Get(name));
+    ASSERT_EQ(ref.size(), p->grad.size()) << pname;
+    double ref_max = 0, diff = 0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      ref_max = std::max(ref_max, std::fabs(static_cast<double>(ref[i])));
+      diff = std::max(diff, std::fabs(static_cast<double>(p->grad[i]) - ref[i]));
+    }
+    EXPECT_LE(diff, 1e-3 * ref_max + 1e-6) << pname << " ref max " << ref_max;
+    if (diff / (ref_max + 1e-30) > worst) {
+      worst = diff / (ref_max + 1e-30);
+      worst_name = pname;
+    }
+    ++checked;
+  }
+  // Every trainable parameter has a reference gradient.
+  int trainable = 0;
+  for (const Param& p : c.params.params()) trainable += p.trainable ? 1 : 0;
+  EXPECT_EQ(checked, trainable);
+  std::printf("%s: loss %.7f (ref %.7f), %d gradients, worst relative diff %.3g (%s)\n",
+              GetParam().c_str(), st.loss, ref_loss, checked, worst, worst_name.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(Folders, TrainGolden, ::testing::ValuesIn(TrainFolders()),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& ch : s)
+                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
+}  // namespace
+}  // namespace r1::testing
