@@ -11,7 +11,7 @@ packages=(
   libbenchmark-dev        # bench/
   libhwy-dev              # SIMD dispatch (kernels)
   libpcre2-dev libutf8proc-dev  # tokenizer pre-tokenizers and normalization
-  libopenblas-serial-dev  # float32 GEMM for training (serial: our pool runs the threads)
+  libopenblas-pthread-dev  # float32 GEMM for training (one thread per call: our pool splits)
 )
 
 missing=()

@@ -2,10 +2,19 @@
 
 #include <algorithm>
 
+#include <mutex>
+
 #include <cblas.h>
 
 namespace r1 {
 namespace {
+
+// OpenBLAS must not start threads of its own: the engine's pool already keeps every core busy,
+// and two sets of spinning threads would fight over them.
+void SingleThreadedBlas() {
+  static std::once_flag once;
+  std::call_once(once, [] { openblas_set_num_threads(1); });
+}
 
 // Rows per task: enough work per call that OpenBLAS's packing pays off, and at least one block
 // per thread.
@@ -20,6 +29,7 @@ int64_t RowGrain(int64_t M, int64_t N, int64_t K, int threads) {
 void GemmNTSerial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                   int64_t ldb, float* C, int64_t ldc, float beta) {
   if (M <= 0 || N <= 0) return;
+  SingleThreadedBlas();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
               ldc);
 }
@@ -27,6 +37,7 @@ void GemmNTSerial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
 void GemmNNSerial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                   int64_t ldb, float* C, int64_t ldc, float beta) {
   if (M <= 0 || N <= 0) return;
+  SingleThreadedBlas();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
               ldc);
 }
@@ -34,6 +45,7 @@ void GemmNNSerial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, 
 void GemmTNSerial(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                   int64_t ldb, float* C, int64_t ldc, float beta) {
   if (M <= 0 || N <= 0) return;
+  SingleThreadedBlas();
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta, C,
               ldc);
 }

@@ -62,7 +62,7 @@ TrainModel::Layer::Layer(const Config& c, ParamSet& ps, int i) : cfg(c), index(i
 }
 
 double TrainModel::Layer::Forward(float* x, const SeqShape& s, const float* rope_freq,
-                                  float attn_scale, double balance_alpha,
+                                  float attn_scale, double balance_alpha, bool reuse_routing,
                                   std::vector<int64_t>* load, ThreadPool& pool) {
   const int64_t n = s.n(), d = cfg.hidden_size;
   x_in_.assign(x, x + n * d);
@@ -80,7 +80,7 @@ double TrainModel::Layer::Forward(float* x, const SeqShape& s, const float* rope
                  rstd2_.data(), pool);
   double balance = 0;
   if (moe) {
-    balance = MoeForward(h2_.data(), s, balance_alpha, load, out.data(), pool);
+    balance = MoeForward(h2_.data(), s, balance_alpha, reuse_routing, load, out.data(), pool);
   } else {
     MlpForward(mlp, h2_.data(), n, dense_, out.data(), pool);
   }

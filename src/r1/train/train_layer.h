@@ -41,7 +41,8 @@ struct TrainModel::Layer {
   // `routing_stats` (MoE only) gets the expert loads; balance_alpha > 0 adds the sequence-wise
   // balance loss, returned.
   double Forward(float* x, const SeqShape& s, const float* rope_freq, float attn_scale,
-                 double balance_alpha, std::vector<int64_t>* load, ThreadPool& pool);
+                 double balance_alpha, bool reuse_routing, std::vector<int64_t>* load,
+                 ThreadPool& pool);
   // dx [n, d]: gradient of the loss w.r.t. the layer's output; on return w.r.t. its input.
   // balance_coef: the balance loss weight times the gradient scale.
   void Backward(float* dx, const SeqShape& s, const float* rope_freq, float attn_scale,
@@ -77,7 +78,7 @@ struct TrainModel::Layer {
                   float* out, ThreadPool& pool);
   void GqaBackward(const float* h, const float* dout, const SeqShape& s, const float* rope_freq,
                    float scale, float* dh, ThreadPool& pool);
-  double MoeForward(const float* h, const SeqShape& s, double balance_alpha,
+  double MoeForward(const float* h, const SeqShape& s, double balance_alpha, bool reuse_routing,
                     std::vector<int64_t>* load, float* out, ThreadPool& pool);
   void MoeBackward(const float* h, const float* dout, const SeqShape& s, double balance_coef,
                    float* dh, ThreadPool& pool);

@@ -105,7 +105,7 @@ StepStats TrainModel::Step(const StepInput& in, const LossOptions& opts, bool ba
   for (auto& l : layers_) {
     std::vector<int64_t>* load = l->moe ? &st.expert_load[moe_index++] : nullptr;
     st.balance_loss += l->Forward(a.x.data(), shape, rope_freq_.data(), attn_scale_,
-                                  opts.balance_alpha, load, pool);
+                                  opts.balance_alpha, opts.reuse_routing, load, pool);
   }
   a.hf.resize(n * d);
   a.hf_rstd.resize(n);
@@ -161,7 +161,7 @@ StepStats TrainModel::Step(const StepInput& in, const LossOptions& opts, bool ba
       LinearForward(m.eh_proj, m.cat.data(), n, m.x.data(), pool);
       std::vector<int64_t>* load = m.block->moe ? &st.expert_load[moe_index++] : nullptr;
       st.balance_loss += m.block->Forward(m.x.data(), shape, rope_freq_.data(), attn_scale_,
-                                          opts.balance_alpha, load, pool);
+                                          opts.balance_alpha, opts.reuse_routing, load, pool);
       m.xn.resize(n * d);
       m.xn_rstd.resize(n);
       RmsNormForward(m.x.data(), d, m.head_norm->value.data(), n, d, cfg_.rms_norm_eps,

@@ -27,6 +27,9 @@ struct LossOptions {
   double balance_alpha = 0;  // sequence-wise balance loss weight (r1-recipe §2.4)
   double mtp_weight = 0;     // lambda; 0 skips the MTP modules
   double grad_scale = 1;     // multiplies every gradient (1 / gradient-accumulation steps)
+  // Gradient checks only: keep the previous step's expert choices (and balance-loss counts)
+  // instead of routing again, so a finite difference never crosses a routing switch.
+  bool reuse_routing = false;
 };
 
 struct StepStats {

@@ -12,20 +12,34 @@
 namespace r1 {
 
 double TrainModel::Layer::MoeForward(const float* h, const SeqShape& s, double balance_alpha,
-                                     std::vector<int64_t>* load, float* out, ThreadPool& pool) {
+                                     bool reuse_routing, std::vector<int64_t>* load, float* out,
+                                     ThreadPool& pool) {
   const int64_t n = s.n(), d = cfg.hidden_size, E = cfg.n_routed_experts,
                 k = cfg.num_experts_per_tok;
   scores_.resize(n * E);
   GemmNT(n, E, d, h, router->value.data(), scores_.data(), 0.0f, pool);
+  reuse_routing = reuse_routing && static_cast<int64_t>(chosen_.size()) == n * k;
   chosen_.resize(n * k);
   weights_.resize(n * k);
   const float* bias = router_bias ? router_bias->value.data() : nullptr;
+  const bool sigmoid = cfg.scoring_func == ScoringFunc::kSigmoid;
   pool.ParallelFor(n, 32, [&](int64_t b, int64_t e, int) {
     RoutingScratch scratch;
     for (int64_t i = b; i < e; ++i) {
-      RouterScores(cfg, scores_.data() + i * E, E);
-      RouteToken(cfg, scores_.data() + i * E, bias, chosen_.data() + i * k,
-                 weights_.data() + i * k, scratch);
+      float* sc = scores_.data() + i * E;
+      RouterScores(cfg, sc, E);
+      if (!reuse_routing) {
+        RouteToken(cfg, sc, bias, chosen_.data() + i * k, weights_.data() + i * k, scratch);
+        continue;
+      }
+      // The same weights RouteToken computes, for the kept choice.
+      float total = 0;
+      for (int64_t j = 0; j < k; ++j) total += sc[chosen_[i * k + j]];
+      for (int64_t j = 0; j < k; ++j) {
+        float w = sc[chosen_[i * k + j]];
+        if (sigmoid) w /= total;
+        weights_[i * k + j] = w * static_cast<float>(cfg.routed_scaling_factor);
+      }
     }
   });
   expert_rows_.assign(E, {});
@@ -77,6 +91,9 @@ double TrainModel::Layer::MoeForward(const float* h, const SeqShape& s, double b
   // f_i counts each sequence's top-k choices on the raw scores (no bias, no groups), as the V3
   // paper writes it; P_i averages the scores normalized over all experts.
   const int64_t B = s.B, T = s.T;
+  const bool keep_counts = reuse_routing && static_cast<int64_t>(balance_f_.size()) == B * E;
+  std::vector<float> kept_f;
+  if (keep_counts) kept_f = balance_f_;
   balance_f_.assign(B * E, 0.0f);
   score_sum_.resize(n);
   double total = 0;
@@ -99,7 +116,7 @@ double TrainModel::Layer::MoeForward(const float* h, const SeqShape& s, double b
     }
     const float norm = static_cast<float>(E) / static_cast<float>(k * T);
     for (int64_t e = 0; e < E; ++e) {
-      f[e] *= norm;
+      f[e] = keep_counts ? kept_f[b * E + e] : f[e] * norm;
       total += f[e] * P[e];
     }
   }
