@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "golden_util.h"
+#include "r1/train/optimizer.h"
 #include "r1/train/params.h"
 #include "r1/train/train_model.h"
 
@@ -80,6 +81,35 @@ TEST_P(TrainGolden, LossAndEveryGradientMatchPyTorch) {
   EXPECT_EQ(checked, trainable);
   std::printf("%s: loss %.7f (ref %.7f), %d gradients, worst relative diff %.3g (%s)\n",
               GetParam().c_str(), st.loss, ref_loss, checked, worst, worst_name.c_str());
+}
+
+// Five AdamW steps with the auxiliary-loss-free bias update after each, as train.json states.
+TEST_P(TrainGolden, FiveAdamWStepsWithBiasUpdateFollowPyTorchLosses) {
+  TrainCase c = LoadCase(GetParam());
+  const auto& a = c.spec["adamw"];
+  ASSERT_TRUE(a["grad_clip"].is_null());
+  ASSERT_EQ(a["decay_applies_to"], "2-D weights only");
+  AdamWOptions o;
+  o.beta1 = a["beta1"].get<double>();
+  o.beta2 = a["beta2"].get<double>();
+  o.eps = a["eps"].get<double>();
+  o.weight_decay = a["weight_decay"].get<double>();
+  const double lr = a["lr"].get<double>();
+  const double gamma = c.spec["balance_bias_update"]["gamma"].get<double>();
+  TrainModel model(c.cfg, c.params);
+  AdamW opt(c.params, o);
+  const auto& ref = c.spec["losses"];
+  for (size_t step = 0; step < ref.size(); ++step) {
+    c.params.ZeroGrad();
+    const StepStats st = model.Step({c.B, c.T, c.tokens.data(), nullptr}, {}, true);
+    const double want = ref[step].get<double>();
+    const double tol = (step == 0 ? 1e-5 : 1e-3) * want;
+    EXPECT_NEAR(st.loss, want, tol) << "step " << step;
+    std::printf("%s step %zu: loss %.6f (ref %.6f, rel diff %.2g)\n", GetParam().c_str(), step,
+                st.loss, want, std::fabs(st.loss - want) / want);
+    opt.Step(c.params, lr);
+    UpdateRouterBiases(model.RouterBiases(), st.expert_load, gamma);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Folders, TrainGolden, ::testing::ValuesIn(TrainFolders()),
