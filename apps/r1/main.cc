@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   r1::cli::AddTokenizerTrain(app, action);
   r1::cli::AddTemplate(app, action);
   r1::cli::AddChat(app, action);
+  r1::cli::AddTrain(app, action);
+  r1::cli::AddPlot(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

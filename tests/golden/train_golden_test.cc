@@ -120,5 +120,56 @@ INSTANTIATE_TEST_SUITE_P(Folders, TrainGolden, ::testing::ValuesIn(TrainFolders(
                            return s;
                          });
 
+// The training pass is the inference forward with activations kept: on every golden model
+// (FP8, BF16, the dense ones) its logits equal Model::Step's, from the dequantized float32
+// master weights.
+class TrainForward : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TrainForward, LogitsEqualTheInferenceEngine) {
+  const std::string dir = GoldenDir() + "/" + GetParam() + "/model";
+  Config cfg;
+  ParamSet params = ParamSet::FromDir(dir, &cfg);
+  auto ref_model = Model::Load(dir);
+  ref_model->set_mla_mode(MlaMode::kNaive);
+  const TensorStore ref = TensorStore::OpenFile(GoldenDir() + "/" + GetParam() + "/golden.safetensors");
+  const TensorView& ids = ref.Get("input_ids");
+  const int64_t B = ids.shape[0], L = ids.shape[1];
+  std::vector<int32_t> rows = I64AsI32(ids);
+  // A training row needs one more token (the last target); repeat the last one.
+  std::vector<int32_t> tokens;
+  for (int64_t b = 0; b < B; ++b) {
+    tokens.insert(tokens.end(), rows.begin() + b * L, rows.begin() + (b + 1) * L);
+    tokens.push_back(rows[(b + 1) * L - 1]);
+  }
+  TrainModel model(cfg, params);
+  model.set_keep_logits(true);
+  model.Step({B, L, tokens.data(), nullptr}, {}, false);
+  const int64_t V = cfg.vocab_size;
+  double worst = 0;
+  for (int64_t b = 0; b < B; ++b) {
+    KVCache cache = ref_model->NewCache();
+    const int slot = cache.AddSequence();
+    StepOutput out;
+    StepOptions so;
+    so.all_logits = true;
+    const SeqChunk chunk{slot, std::span<const int32_t>(rows.data() + b * L, L)};
+    ref_model->Step(cache, std::span<const SeqChunk>(&chunk, 1), so, out);
+    for (int64_t i = 0; i < L * V; ++i)
+      worst = std::max(worst, std::fabs(static_cast<double>(out.logits[i]) -
+                                        model.logits()[b * L * V + i]));
+  }
+  EXPECT_LE(worst, 1e-4);
+  std::printf("%s: training forward vs inference logits, max |diff| %.3g\n", GetParam().c_str(),
+              worst);
+}
+
+INSTANTIATE_TEST_SUITE_P(Folders, TrainForward, ::testing::ValuesIn(GoldenModelFolders()),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (char& ch : s)
+                             if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+                           return s;
+                         });
+
 }  // namespace
 }  // namespace r1::testing

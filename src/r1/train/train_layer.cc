@@ -105,6 +105,21 @@ void TrainModel::Layer::Backward(float* dx, const SeqShape& s, const float* rope
                   input_norm->grad.data(), pool);
 }
 
+int64_t TrainModel::Layer::SavedBytes() const {
+  int64_t floats = 0;
+  for (const auto* v : {&x_in_, &h1_, &rstd1_, &x_mid_, &h2_, &rstd2_, &qa_, &qa_n_, &qa_rstd_,
+                        &q_, &kva_, &ckv_, &ckv_rstd_, &kr_, &kv_, &probs_, &o_, &scores_,
+                        &weights_, &balance_f_, &score_sum_})
+    floats += static_cast<int64_t>(v->size());
+  for (const MlpActs* a : {&dense_, &shared_acts_})
+    floats += static_cast<int64_t>(a->g.size() + a->u.size() + a->a.size());
+  for (const auto& a : expert_acts_)
+    floats += static_cast<int64_t>(a.g.size() + a.u.size() + a.a.size());
+  for (const auto& v : expert_x_) floats += static_cast<int64_t>(v.size());
+  for (const auto& v : expert_y_) floats += static_cast<int64_t>(v.size());
+  return floats * 4 + static_cast<int64_t>(chosen_.size()) * 8;
+}
+
 void TrainModel::Layer::AttentionForward(const float* h, const SeqShape& s,
                                          const float* rope_freq, float scale, float* out,
                                          ThreadPool& pool) {

@@ -48,6 +48,9 @@ struct TrainModel::Layer {
   void Backward(float* dx, const SeqShape& s, const float* rope_freq, float attn_scale,
                 double balance_coef, ThreadPool& pool);
 
+  // Bytes of activations kept for the backward by the last Forward.
+  int64_t SavedBytes() const;
+
   const Config& cfg;
   int index;
   bool moe = false;

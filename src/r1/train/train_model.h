@@ -63,6 +63,8 @@ class TrainModel {
   std::vector<Param*> RouterBiases() const;
 
   const Config& config() const { return cfg_; }
+  // Bytes of activations the last Step kept for its backward (all layers, logits, MTP).
+  int64_t ActivationBytes() const;
 
   struct Layer;
   struct Acts;

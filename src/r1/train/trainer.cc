@@ -111,6 +111,44 @@ std::string TokenizerSource(const TrainOptions& o, const std::string& model_dir)
   return "";
 }
 
+// The baseline a model must beat to have learned anything from context: the cross-entropy of
+// the training targets' unigram distribution (add-one smoothed), on the training targets
+// themselves (the entropy) and on the held-out targets.
+struct UnigramBaseline {
+  double train = 0, eval = -1;
+};
+
+UnigramBaseline Unigram(const DataSet& data, int64_t vocab) {
+  std::vector<double> count(vocab, 1.0);
+  double total = static_cast<double>(vocab);
+  auto each_target = [](const DataSet::Rows& rows, auto&& fn) {
+    const int64_t w = rows.width;
+    for (int64_t r = 0; r < rows.count(); ++r)
+      for (int64_t i = 0; i + 1 < w; ++i)
+        if (rows.mask[r * (w - 1) + i]) fn(rows.tokens[r * w + i + 1]);
+  };
+  each_target(data.train_data(), [&](int32_t t) {
+    count[t] += 1;
+    total += 1;
+  });
+  UnigramBaseline u;
+  double n = 0;
+  each_target(data.train_data(), [&](int32_t t) {
+    u.train -= std::log(count[t] / total);
+    n += 1;
+  });
+  u.train /= std::max(1.0, n);
+  if (data.eval_rows() > 0) {
+    double m = 0, sum = 0;
+    each_target(data.eval_data(), [&](int32_t t) {
+      sum -= std::log(count[t] / total);
+      m += 1;
+    });
+    u.eval = sum / std::max(1.0, m);
+  }
+  return u;
+}
+
 }  // namespace
 
 json TrainOptions::ToJson() const {
@@ -278,6 +316,16 @@ TrainResult RunTraining(TrainOptions o, const TrainCallbacks& cb) {
   if (!o.resume_dir.empty()) data.RestoreState(resumed.data_state);
   for (const auto& w : data.warnings()) say("warning: " + w);
   say(data.summary());
+  const UnigramBaseline unigram = Unigram(data, cfg.vocab_size);
+  {
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "unigram baseline: %.3f nats/token on the training data%s",
+                  unigram.train,
+                  unigram.eval >= 0
+                      ? (", " + std::to_string(unigram.eval).substr(0, 5) + " on the held-out data").c_str()
+                      : "");
+    say(buf);
+  }
 
   TrainModel model(cfg, params);
   const auto biases = model.RouterBiases();
@@ -330,6 +378,7 @@ TrainResult RunTraining(TrainOptions o, const TrainCallbacks& cb) {
     line["eval_loss"] = last_eval;
     line["eval_ppl"] = std::exp(last_eval);
     line["eval_tokens"] = count;
+    if (unigram.eval >= 0) line["unigram_eval_loss"] = unigram.eval;
     write_log(line);
     if (cb.on_eval) cb.on_eval(line);
   };
