@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -85,6 +86,7 @@ struct TrainModel::Layer {
                     std::vector<int64_t>* load, float* out, ThreadPool& pool);
   void MoeBackward(const float* h, const float* dout, const SeqShape& s, double balance_coef,
                    float* dh, ThreadPool& pool);
+  void ForEachExpert(ThreadPool& pool, const std::function<void(int64_t)>& fn) const;
 
   // Saved activations (sized on first use, reused across steps).
   std::vector<float> x_in_, h1_, rstd1_, x_mid_, h2_, rstd2_;

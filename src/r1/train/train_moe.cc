@@ -3,6 +3,7 @@
 // the combine weights of the chosen experts (the choice itself and the correction bias get no
 // gradient), plus the optional sequence-wise balance loss (r1-recipe §2.4).
 #include <algorithm>
+#include <functional>
 #include <numeric>
 
 #include "r1/kernels/gemm.h"
@@ -10,6 +11,29 @@
 #include "r1/train/train_layer.h"
 
 namespace r1 {
+
+void TrainModel::Layer::ForEachExpert(ThreadPool& pool,
+                                      const std::function<void(int64_t)>& fn) const {
+  // Experts with more than half a thread's share of the rows run one after another with every
+  // thread inside their products; the rest run side by side, one expert per thread. Routing is
+  // rarely even (an untrained router can send most tokens to one expert), and one expert per
+  // thread alone would leave the other threads waiting for the busiest.
+  const int64_t E = static_cast<int64_t>(expert_rows_.size());
+  int64_t total = 0;
+  for (const auto& r : expert_rows_) total += static_cast<int64_t>(r.size());
+  const int64_t big = pool.size() > 1 ? total / (2 * pool.size()) : total + 1;
+  std::vector<int64_t> rest;
+  for (int64_t e = 0; e < E; ++e) {
+    if (static_cast<int64_t>(expert_rows_[e].size()) > big) {
+      fn(e);
+    } else {
+      rest.push_back(e);
+    }
+  }
+  pool.ParallelFor(static_cast<int64_t>(rest.size()), 1, [&](int64_t b, int64_t e, int) {
+    for (int64_t i = b; i < e; ++i) fn(rest[i]);
+  });
+}
 
 double TrainModel::Layer::MoeForward(const float* h, const SeqShape& s, double balance_alpha,
                                      bool reuse_routing, std::vector<int64_t>* load, float* out,
@@ -51,19 +75,17 @@ double TrainModel::Layer::MoeForward(const float* h, const SeqShape& s, double b
   expert_acts_.resize(E);
   expert_x_.resize(E);
   expert_y_.resize(E);
-  pool.ParallelFor(E, 1, [&](int64_t b, int64_t e_end, int) {
-    for (int64_t e = b; e < e_end; ++e) {
-      const auto& rows = expert_rows_[e];
-      const int64_t m = static_cast<int64_t>(rows.size());
-      expert_x_[e].resize(m * d);
-      expert_y_[e].resize(m * d);
-      for (int64_t r = 0; r < m; ++r) {
-        const float* src = h + (rows[r] / k) * d;
-        std::copy(src, src + d, expert_x_[e].data() + r * d);
-      }
-      if (m > 0) MlpForward(experts[e], expert_x_[e].data(), m, expert_acts_[e],
-                            expert_y_[e].data(), pool);
+  ForEachExpert(pool, [&](int64_t e) {
+    const auto& rows = expert_rows_[e];
+    const int64_t m = static_cast<int64_t>(rows.size());
+    expert_x_[e].resize(m * d);
+    expert_y_[e].resize(m * d);
+    for (int64_t r = 0; r < m; ++r) {
+      const float* src = h + (rows[r] / k) * d;
+      std::copy(src, src + d, expert_x_[e].data() + r * d);
     }
+    if (m > 0) MlpForward(experts[e], expert_x_[e].data(), m, expert_acts_[e],
+                          expert_y_[e].data(), pool);
   });
   // Where each (token, slot) landed in its expert's rows.
   std::vector<int64_t> row_of(n * k);
@@ -128,12 +150,12 @@ void TrainModel::Layer::MoeBackward(const float* h, const float* dout, const Seq
   const int64_t n = s.n(), d = cfg.hidden_size, E = cfg.n_routed_experts,
                 k = cfg.num_experts_per_tok;
   std::vector<float> dw(n * k, 0.0f), dslot(n * k * d, 0.0f);
-  pool.ParallelFor(E, 1, [&](int64_t b, int64_t e_end, int) {
+  ForEachExpert(pool, [&](int64_t e) {
     std::vector<float> dy, dx;
-    for (int64_t e = b; e < e_end; ++e) {
+    {
       const auto& rows = expert_rows_[e];
       const int64_t m = static_cast<int64_t>(rows.size());
-      if (m == 0) continue;
+      if (m == 0) return;
       dy.resize(m * d);
       dx.assign(m * d, 0.0f);
       for (int64_t r = 0; r < m; ++r) {
