@@ -18,6 +18,7 @@
 #include "r1/io/safetensors.h"
 #include "r1/tokenizer/chat_template.h"
 #include "r1/tokenizer/tokenizer.h"
+#include "r1/tokenizer/bpe_train.h"
 #include "r1/train/data_internal.h"
 
 namespace r1 {
@@ -704,7 +705,7 @@ TEST_F(TrainDataErrors, EveryProblemIsAnErrorNamingItsPlace) {
 }
 
 TEST_F(TrainDataErrors, Utf8CheckerRejectsEveryMalformedForm) {
-  using data_detail::FindInvalidUtf8;
+  using tok::FindInvalidUtf8;  // what the data reader checks with
   const size_t npos = std::string_view::npos;
   EXPECT_EQ(FindInvalidUtf8("plain ascii"), npos);
   EXPECT_EQ(FindInvalidUtf8("\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x98\x80"), npos);  // é 中 😀

@@ -33,10 +33,6 @@ class ByteProgress {
   double total_, done_ = 0;
 };
 
-// Byte offset of the first byte that does not start a valid UTF-8 sequence (overlong forms,
-// surrogates and code points above U+10FFFF are invalid), or npos.
-size_t FindInvalidUtf8(std::string_view s);
-
 // A text or JSONL file's contents: it must exist, be non-empty and be valid UTF-8. A leading
 // byte-order mark is dropped, since it would otherwise become a token of the first document.
 std::string ReadUtf8File(const std::string& path);

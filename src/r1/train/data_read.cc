@@ -1,5 +1,6 @@
 // Reading the data files: UTF-8 text and JSONL checked byte by byte, text documents tokenized and
 // packed into rows, pre-tokenized safetensors copied out with every id range-checked.
+#include "r1/tokenizer/bpe_train.h"
 #include "r1/train/data_internal.h"
 
 #include <algorithm>
@@ -92,41 +93,6 @@ void ByteProgress::Add(double bytes) {
   if (fn_ && total_ > 0) fn_(std::min(1.0, done_ / total_));
 }
 
-size_t FindInvalidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  size_t i = 0;
-  while (i < n) {
-    const unsigned char c = p[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t len;
-    uint32_t cp;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2, cp = c & 0x1F;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3, cp = c & 0x0F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4, cp = c & 0x07;
-    } else {
-      return i;  // continuation byte in lead position, C0/C1 overlong leads, F5..FF
-    }
-    if (i + len > n) return i;
-    for (size_t k = 1; k < len; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (p[i + k] & 0x3F);
-    }
-    if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return i;
-    }
-    i += len;
-  }
-  return std::string_view::npos;
-}
-
 std::string ReadUtf8File(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open");
@@ -134,7 +100,7 @@ std::string ReadUtf8File(const std::string& path) {
   ss << in.rdbuf();
   std::string s = ss.str();
   if (s.empty()) throw Error(path + ": file is empty");
-  const size_t bad = FindInvalidUtf8(s);
+  const size_t bad = tok::FindInvalidUtf8(s);
   if (bad != std::string::npos) {
     throw Error(path + ": not valid UTF-8 at byte offset " + std::to_string(bad) + " (line " +
                 std::to_string(LineOf(s, bad)) + ")");
