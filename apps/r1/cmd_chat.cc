@@ -18,8 +18,21 @@ namespace r1::cli {
 
 namespace {
 std::atomic<bool> g_interrupted{false};
+// Set while ReadMessage waits for a line on a terminal.
+std::atomic<bool> g_at_prompt{false};
 
-void OnSigint(int) { g_interrupted.store(true); }
+constexpr char kIdleHint[] = "\n(Ctrl-C: type /exit or press Ctrl-D to leave)\n\033[1m>\033[0m ";
+
+void OnSigint(int) {
+  g_interrupted.store(true);
+  // At the prompt the hint is written here, not after the read returns: a Ctrl-C that lands
+  // just before the read starts does not interrupt it, and the user would see nothing until
+  // the next Enter. write(2) is async-signal-safe; stdout was flushed before the read.
+  if (g_at_prompt.load()) {
+    const ssize_t ignored = write(STDOUT_FILENO, kIdleHint, sizeof kIdleHint - 1);
+    (void)ignored;
+  }
+}
 
 struct ChatArgs {
   std::string model, system, chat_template, tokenizer, mla = "absorbed";
@@ -41,21 +54,30 @@ const char* kHelp =
 // Reads one user message; false at end of input.
 bool ReadMessage(std::string& out, bool tty) {
   out.clear();
-  bool block = false;
+  bool block = false, show_prompt = true;
   for (;;) {
-    if (tty) std::fputs(out.empty() && !block ? "\033[1m>\033[0m " : ". ", stdout);
+    if (tty && show_prompt) std::fputs(out.empty() && !block ? "\033[1m>\033[0m " : ". ", stdout);
+    show_prompt = true;
     std::fflush(stdout);
     std::string line;
-    if (!std::getline(std::cin, line)) {
-      // An interrupted read leaves cin in eof/fail state even though input continues.
-      if (g_interrupted.exchange(false)) {
+    g_interrupted.store(false);
+    g_at_prompt.store(tty);
+    const bool got = static_cast<bool>(std::getline(std::cin, line));
+    g_at_prompt.store(false);
+    if (g_interrupted.exchange(false)) {
+      // Ctrl-C while typing drops the message so far; the handler already wrote a fresh
+      // prompt. An interrupted read leaves cin in eof/fail state though input continues.
+      out.clear();
+      block = false;
+      if (!got) {
         std::cin.clear();
         clearerr(stdin);
-        std::fputs("\n(Ctrl-C: type /exit or press Ctrl-D to leave)\n", stdout);
-        out.clear();
-        block = false;
+        if (!tty) std::fputs("\n(Ctrl-C: type /exit or press Ctrl-D to leave)\n", stdout);
+        show_prompt = !tty;
         continue;
       }
+    }
+    if (!got) {
       return !out.empty();
     }
     if (line == "\"\"\"") {
