@@ -474,6 +474,16 @@ TrainResult RunTraining(TrainOptions o, const TrainCallbacks& cb) {
     }
     info.line = line;
     write_log(line);
+    if (step == start) {
+      // After the first step every buffer has its working size.
+      const double mb = 1.0 / (1 << 20), w = static_cast<double>(params.NumElements()) * 4 * mb;
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "memory: weights %.1f MB, gradients %.1f MB, AdamW moments %.1f MB, "
+                    "saved activations %.1f MB",
+                    w, w, 2 * w, static_cast<double>(model.ActivationBytes()) * mb);
+      say(buf);
+    }
     if (cb.on_step) cb.on_step(info);
     result.last_loss = loss;
 
