@@ -6,24 +6,12 @@
 
 namespace r1::cli {
 
-namespace {
-std::string ModelType(const Model& m) {
-  switch (m.config().arch) {
-    case Arch::kDeepseekV3: return "deepseek_v3";
-    case Arch::kDeepseekV2: return "deepseek_v2";
-    case Arch::kQwen2: return "qwen2";
-    case Arch::kLlama: return "llama";
-  }
-  return "";
-}
-}  // namespace
-
 ChatSession::ChatSession(std::unique_ptr<Model> model, const std::string& tokenizer_path,
                          const std::string& template_flag)
     : model_(std::move(model)),
       tok_(Tokenizer::Load(tokenizer_path.empty() ? model_->dir() : tokenizer_path)),
       template_(template_flag.empty()
-                    ? ChatTemplate::ForModel(tok_->chat_template(), ModelType(*model_))
+                    ? ChatTemplate::ForModel(tok_->chat_template(), ModelTypeName(model_->config().arch))
                     : ChatTemplate::FromFlag(template_flag)) {
   if (tok_->vocab_size() > model_->config().vocab_size)
     throw Error("tokenizer has " + std::to_string(tok_->vocab_size()) +

@@ -119,6 +119,16 @@ const char* ArchName(Arch a) {
   return "?";
 }
 
+const char* ModelTypeName(Arch a) {
+  switch (a) {
+    case Arch::kDeepseekV3: return "deepseek_v3";
+    case Arch::kDeepseekV2: return "deepseek_v2";
+    case Arch::kQwen2: return "qwen2";
+    case Arch::kLlama: return "llama";
+  }
+  return "";
+}
+
 bool Config::is_moe_layer(int layer) const {
   if (!is_deepseek() || n_routed_experts <= 0) return false;
   if (layer < first_k_dense_replace) return false;

@@ -83,5 +83,8 @@ Config ParseConfig(const nlohmann::json& j, const std::string& source);
 Config LoadConfig(const std::string& model_dir);
 
 const char* ArchName(Arch a);
+// The Hugging Face model_type of an architecture ("deepseek_v3", "qwen2", ...), which picks the
+// built-in chat template when a tokenizer has none.
+const char* ModelTypeName(Arch a);
 
 }  // namespace r1

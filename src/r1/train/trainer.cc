@@ -36,16 +36,6 @@ bool ResumeFree(const std::string& key) {
   return false;
 }
 
-std::string ModelTypeName(Arch a) {
-  switch (a) {
-    case Arch::kDeepseekV3: return "deepseek_v3";
-    case Arch::kDeepseekV2: return "deepseek_v2";
-    case Arch::kQwen2: return "qwen2";
-    case Arch::kLlama: return "llama";
-  }
-  return "";
-}
-
 bool NeedsTokenizer(const TrainOptions& o) {
   auto text = [](const std::string& f) { return fs::path(f).extension() != ".safetensors"; };
   return std::any_of(o.data.begin(), o.data.end(), text) ||
@@ -216,7 +206,6 @@ TrainResult RunTraining(TrainOptions o, const TrainCallbacks& cb) {
   // ---- Everything is checked before the first step; nothing is written until then. ----
   TrainerState resumed;
   if (!o.resume_dir.empty() && o.init_dir.empty()) {
-    if (!IsCheckpoint(o.resume_dir)) resumed = ReadTrainerState(o.resume_dir);  // names the gap
     resumed = ReadTrainerState(o.resume_dir);
     TrainOptions stored;
     stored.FromJson(resumed.options);
@@ -226,7 +215,8 @@ TrainResult RunTraining(TrainOptions o, const TrainCallbacks& cb) {
       if (given[key] != kept[key])
         throw Error("--" + key + " " + given[key].dump() + " contradicts the checkpoint's " +
                     kept[key].dump() + "; a resumed run keeps its settings (only --steps, "
-                    "--out, --log, --eval-every, --eval-batches and --save-every may change)");
+                    "--out, --log, --eval-every, --eval-batches, --save-every and --stop-after "
+                    "may change)");
     }
     const TrainOptions mine = o;
     o = stored;
