@@ -1,7 +1,12 @@
-// r1 bench: prefill and decode speed of a model folder beside the machine's own limits,
-// measured in the same run.
+// r1 bench: prefill, decode and batched decode speed of a model folder beside the machine's own
+// limits, measured in the same run.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <exception>
+#include <functional>
+#include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -9,6 +14,7 @@
 #include "r1/core/error.h"
 #include "r1/core/machine_limits.h"
 #include "r1/core/progress.h"
+#include "r1/kernels/simd.h"
 #include "r1/model/cost.h"
 #include "r1/model/model.h"
 
@@ -18,6 +24,10 @@ namespace {
 struct BenchArgs {
   std::string model;
   int prompt = 512, gen = 128, reps = 2, threads = 0;
+  std::string batch = "1,8,32";
+  // Batched decode is timed over few steps: at batch 32 one step is already a 32-token matmul,
+  // so 16 steps measure it as well as 128 would, in an eighth of the time.
+  int batch_prompt = 16, batch_gen = 16;
   bool json = false;
 };
 
@@ -25,19 +35,100 @@ double Seconds(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+int32_t Argmax(const float* row, int64_t n) {
+  return static_cast<int32_t>(std::max_element(row, row + n) - row);
+}
+
+std::vector<int> ParseBatchSizes(const std::string& s) {
+  std::vector<int> sizes;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos) j = s.size();
+    const std::string item = s.substr(i, j - i);
+    size_t used = 0;
+    int b = 0;
+    try {
+      b = std::stoi(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || item.find_first_not_of(" ", used) != std::string::npos || b < 1 || b > 4096)
+      throw Error("--batch: expected comma-separated batch sizes 1..4096, got '" + s + "'");
+    if (std::find(sizes.begin(), sizes.end(), b) == sizes.end()) sizes.push_back(b);
+    i = j + 1;
+  }
+  if (sizes.empty()) throw Error("--batch: no batch sizes given");
+  return sizes;
+}
+
+// Best seconds of `reps` runs of `steps` greedy decode steps of `batch` sequences together, one
+// Model::Step with `batch` one-token chunks per step. Each sequence first gets its own
+// `prompt_len`-token prompt (all in one untimed step); the prompt is run once and every rep
+// truncates the caches back to it, since at batch 32 that prefill costs as much as the decoding.
+double TimeBatchDecode(const Model& model, int batch, int prompt_len, int steps, int reps,
+                       const std::function<void(int)>& rep_done) {
+  const Config& cfg = model.config();
+  KVCache cache = model.NewCache();
+  std::vector<int> slots(batch);
+  std::vector<int32_t> tokens(static_cast<size_t>(batch) * prompt_len);
+  std::vector<SeqChunk> chunks(batch);
+  for (int b = 0; b < batch; ++b) {
+    slots[b] = cache.AddSequence();
+    for (int i = 0; i < prompt_len; ++i)
+      tokens[b * prompt_len + i] =
+          static_cast<int32_t>((static_cast<int64_t>(b) * 104729 + i * 7919 + 13) % cfg.vocab_size);
+    chunks[b] = {slots[b], std::span<const int32_t>(tokens.data() + b * prompt_len, prompt_len)};
+  }
+  StepOutput out;
+  model.Step(cache, chunks, {}, out);
+  const std::vector<float> prompt_logits = out.logits;
+  std::vector<int32_t> next(batch);
+  double best = 1e30;
+  for (int r = 0; r < reps; ++r) {
+    for (int slot : slots) cache.Truncate(slot, prompt_len);
+    out.logits = prompt_logits;
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int s = 0; s < steps; ++s) {
+      for (int b = 0; b < batch; ++b) {
+        next[b] =
+            Argmax(out.logits.data() + static_cast<int64_t>(b) * cfg.vocab_size, cfg.vocab_size);
+        chunks[b] = {slots[b], std::span<const int32_t>(&next[b], 1)};
+      }
+      model.Step(cache, chunks, {}, out);
+    }
+    best = std::min(best, Seconds(t0));
+    rep_done(r);
+  }
+  return best;
+}
+
+std::string BatchLabel(int batch) { return "batch " + std::to_string(batch) + " decode"; }
+
+void PrintPeak(const char* label, double value, const char* unit, double fp32) {
+  if (value > 0)
+    std::printf("%-17s%.0f %s (%.2fx FP32)\n", label, value, unit, value / fp32);
+  else
+    std::printf("%-17snot supported by this CPU\n", label);
+}
+
 int RunBench(const BenchArgs& a) {
   using Clock = std::chrono::steady_clock;
+  const std::vector<int> batches = ParseBatchSizes(a.batch);
   ApplyThreads(a.threads);
   const int threads = DefaultPool().size();
   auto model = LoadModel(a.model, a.json);
   const Config& cfg = model->config();
   const TokenCost cost = ComputeTokenCost(cfg, model->weights());
+  const auto format_bytes = MatrixBytesByFormat(model->weights());
   const bool quiet = a.json;
 
   std::vector<int32_t> prompt(a.prompt);
   for (int i = 0; i < a.prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % cfg.vocab_size);
 
-  Progress progress("bench", 3 + 2.0 * a.reps, quiet);
+  const int nb = static_cast<int>(batches.size());
+  Progress progress("bench", 5.0 + (2 + nb) * a.reps, quiet);
+  double done = 0;
   // Touch every weight page once so the first timed run does not measure page faults.
   {
     KVCache cache = model->NewCache();
@@ -45,11 +136,15 @@ int RunBench(const BenchArgs& a) {
     StepOutput out;
     model->Step(cache, {&c, 1}, {}, out);
   }
-  progress.Update(1, "measuring memory bandwidth");
-  const double bw = MeasureReadBandwidthGBs(threads);
-  progress.Update(2, "measuring FP32 peak");
+  progress.Update(++done, "measuring memory bandwidth");
+  const double bw = MeasureReadBandwidthGBs(threads, BandwidthBufferBytes());
+  progress.Update(++done, "measuring FP32 FMA peak");
   const double peak = MeasurePeakFp32Gflops(threads);
-  progress.Update(3, "prefill + decode");
+  progress.Update(++done, "measuring BF16 dot peak");
+  const double peak_bf16 = MeasurePeakBf16Gflops(threads);
+  progress.Update(++done, "measuring INT8 dot peak");
+  const double peak_int8 = MeasurePeakInt8Gops(threads);
+  progress.Update(++done, "prefill");
 
   double best_prefill = 1e30, best_decode = 1e30;
   for (int r = 0; r < a.reps; ++r) {
@@ -60,17 +155,28 @@ int RunBench(const BenchArgs& a) {
     auto t0 = Clock::now();
     model->Step(cache, {&c, 1}, {}, out);
     best_prefill = std::min(best_prefill, Seconds(t0));
-    progress.Update(3 + 2 * r + 1, "decode");
+    progress.Update(++done, "decode");
     int32_t tok = 0;
     t0 = Clock::now();
     for (int i = 0; i < a.gen; ++i) {
-      tok = static_cast<int32_t>(std::max_element(out.logits.begin(), out.logits.end()) -
-                                 out.logits.begin());
+      tok = Argmax(out.logits.data(), cfg.vocab_size);
       SeqChunk d{slot, std::span<const int32_t>(&tok, 1)};
       model->Step(cache, {&d, 1}, {}, out);
     }
     best_decode = std::min(best_decode, Seconds(t0));
-    progress.Update(3 + 2 * r + 2);
+    progress.Update(++done, r + 1 < a.reps ? "prefill" : BatchLabel(batches[0]));
+  }
+  std::vector<double> best_batch(nb);
+  for (int k = 0; k < nb; ++k) {
+    // The label names what runs next: this batch size again, the next one, or nothing.
+    auto rep_done = [&](int r) {
+      const bool last = r + 1 == a.reps;
+      progress.Update(++done, !last        ? BatchLabel(batches[k])
+                              : k + 1 < nb ? BatchLabel(batches[k + 1])
+                                           : std::string());
+    };
+    best_batch[k] =
+        TimeBatchDecode(*model, batches[k], a.batch_prompt, a.batch_gen, a.reps, rep_done);
   }
   progress.Finish();
 
@@ -78,16 +184,34 @@ int RunBench(const BenchArgs& a) {
   const double decode_tps = a.gen / best_decode;
   const double roofline_tps = bw * 1e9 / cost.decode_weight_bytes;
   const double prefill_gflops = prefill_tps * cost.prefill_flops / 1e9;
-  nlohmann::json j;
+  const std::string format = WeightFormat(format_bytes);
+  const char* isa = IsaName(DetectIsa());
+  const std::string cpu = CpuModelName();
+
+  nlohmann::ordered_json j;
   j["model"] = a.model;
+  j["architecture"] = cfg.architecture;
+  j["weight_format"] = format;
+  for (const auto& [name, bytes] : format_bytes)
+    j["weight_bytes_by_format"][name] = static_cast<int64_t>(bytes);
+  j["cpu"] = cpu;
+  j["isa"] = isa;
   j["threads"] = threads;
+  j["reps"] = a.reps;
   j["prompt_tokens"] = a.prompt;
   j["generated_tokens"] = a.gen;
   j["prefill_tokens_per_s"] = prefill_tps;
   j["decode_tokens_per_s"] = decode_tps;
+  j["batch_prompt_tokens"] = a.batch_prompt;
+  j["batch_generated_tokens"] = a.batch_gen;
+  for (size_t k = 0; k < batches.size(); ++k)
+    j["batch_decode_tokens_per_s"][std::to_string(batches[k])] =
+        static_cast<double>(batches[k]) * a.batch_gen / best_batch[k];
   j["bandwidth_gb_s"] = bw;
   j["peak_gflops"] = peak;
-  j["decode_weight_bytes_per_token"] = cost.decode_weight_bytes;
+  j["peak_bf16_gflops"] = peak_bf16;
+  j["peak_int8_gops"] = peak_int8;
+  j["decode_weight_bytes_per_token"] = static_cast<int64_t>(cost.decode_weight_bytes);
   j["decode_roofline_tokens_per_s"] = roofline_tps;
   j["decode_roofline_ratio"] = decode_tps / roofline_tps;
   j["prefill_gflops"] = prefill_gflops;
@@ -96,14 +220,22 @@ int RunBench(const BenchArgs& a) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
-  std::printf("model            %s (%d threads)\n", a.model.c_str(), threads);
-  std::printf("machine          read bandwidth %.1f GB/s, FP32 FMA peak %.0f GFLOP/s\n", bw, peak);
-  std::printf("prefill          %d tokens: %.1f tok/s = %.1f GFLOP/s (%.1f%% of FP32 peak)\n",
+  std::printf("%-17s%s: %s weights, %.3g GB read per decoded token\n", "model", a.model.c_str(),
+              format.c_str(), cost.decode_weight_bytes / 1e9);
+  std::printf("%-17s%s, kernels %s, %d threads\n", "cpu", cpu.c_str(), isa, threads);
+  std::printf("%-17s%.1f GB/s\n", "read bandwidth", bw);
+  std::printf("%-17s%.0f GFLOP/s\n", "FP32 FMA peak", peak);
+  PrintPeak("BF16 dot peak", peak_bf16, "GFLOP/s", peak);
+  PrintPeak("INT8 dot peak", peak_int8, "GOP/s", peak);
+  std::printf("%-17s%d tokens: %.1f tok/s = %.1f GFLOP/s (%.1f%% of FP32 peak)\n", "prefill",
               a.prompt, prefill_tps, prefill_gflops, 100 * prefill_gflops / peak);
-  std::printf("decode           %d tokens: %.2f tok/s; roofline %.2f tok/s (%.3g GB read per token)"
-              " -> ratio %.2f\n",
-              a.gen, decode_tps, roofline_tps, cost.decode_weight_bytes / 1e9,
-              decode_tps / roofline_tps);
+  std::printf("%-17s%d tokens: %.2f tok/s; roofline %.2f tok/s -> ratio %.2f\n", "decode", a.gen,
+              decode_tps, roofline_tps, decode_tps / roofline_tps);
+  for (size_t k = 0; k < batches.size(); ++k) {
+    const double tps = static_cast<double>(batches[k]) * a.batch_gen / best_batch[k];
+    std::printf("%-17s%d x %d tokens: %.2f tok/s (%.2f per sequence)\n", "batch decode",
+                batches[k], a.batch_gen, tps, tps / batches[k]);
+  }
   return 0;
 }
 }  // namespace
@@ -112,13 +244,24 @@ void AddBench(CLI::App& app, Action& action) {
   auto a = std::make_shared<BenchArgs>();
   auto* cmd = app.add_subcommand(
       "bench",
-      "Measure prefill and decode tokens/s of a model folder, and in the same run the machine's "
-      "read bandwidth and FP32 peak; report decode speed as a ratio of the bandwidth roofline "
-      "(bandwidth / weight bytes read per token) and prefill as a ratio of the FP32 peak.\n"
+      "Measure prefill, decode and batched decode tokens/s of a model folder, and in the same run "
+      "the machine's read bandwidth and FP32 FMA, BF16 dot and INT8 dot peaks; report decode "
+      "speed as a ratio of the bandwidth roofline (bandwidth / weight bytes read per token) and "
+      "prefill as a ratio of the FP32 peak. The best of --reps runs is reported.\n"
       "Example: r1 init --preset r1-distill-qwen-1.5b --out runs/q15 && r1 bench -m runs/q15");
   cmd->add_option("-m,--model", a->model, "Model folder")->required();
   cmd->add_option("--prompt", a->prompt, "Prompt tokens for prefill")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--gen", a->gen, "Tokens to decode")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--batch", a->batch,
+                  "Batch sizes for batched decode, comma-separated (B sequences decoding together, "
+                  "one token each per step)")
+      ->capture_default_str();
+  cmd->add_option("--batch-prompt", a->batch_prompt, "Prompt tokens of each batched sequence")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
+  cmd->add_option("--batch-gen", a->batch_gen, "Decode steps timed at each batch size")
+      ->check(CLI::Range(1, 1 << 20))
+      ->capture_default_str();
   cmd->add_option("--reps", a->reps, "Repetitions (best is reported)")->check(CLI::Range(1, 100));
   cmd->add_flag("--json", a->json, "Print JSON");
   AddThreadsOption(cmd, a->threads);

@@ -1,5 +1,6 @@
 // r1 info: what a model is and what it needs, for a model folder or a preset name.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -8,8 +9,11 @@
 
 #include "commands.h"
 #include "r1/core/error.h"
+#include "r1/core/process_memory.h"
+#include "r1/core/thread_pool.h"
 #include "r1/infer/kv_cache.h"
 #include "r1/io/safetensors.h"
+#include "r1/model/cost.h"
 #include "r1/model/presets.h"
 #include "r1/model/weights.h"
 
@@ -18,8 +22,9 @@ namespace r1::cli {
 namespace {
 struct InfoArgs {
   std::string model, preset;
-  int64_t context = 4096;
-  bool json = false;
+  int64_t context = 4096, prefill = 512;
+  int threads = 0;
+  bool json = false, measure = false;
 };
 
 std::string Human(double v, const char* unit) {
@@ -56,10 +61,15 @@ std::string PresetDtype(const Config& cfg, const TensorSpec& t) {
 }
 
 int RunInfo(const InfoArgs& a) {
+  ApplyThreads(a.threads);
   Config cfg;
   std::string source;
   std::map<std::string, std::pair<int64_t, int64_t>> dtypes;  // name -> (elements, bytes)
   int64_t weight_bytes = 0;
+  // Loading maps the files and copies only norms, biases and non-F32 FP8 scales, as float32.
+  int64_t owned_bytes = 0;
+  int64_t file_bytes = 0;  // the safetensors files on disk, headers included
+  const ProcessMemory before = ReadProcessMemory();
   std::string target = a.model.empty() ? a.preset : a.model;
   const bool is_dir = !a.model.empty() && std::filesystem::is_directory(a.model);
   if (!a.model.empty() && !is_dir) {
@@ -77,8 +87,15 @@ int RunInfo(const InfoArgs& a) {
       e.first += t.numel();
       e.second += static_cast<int64_t>(t.nbytes);
       weight_bytes += static_cast<int64_t>(t.nbytes);
+      const bool fp8_scale = name.ends_with("_scale_inv");
+      if (t.shape.size() == 1 || (fp8_scale && t.dtype != DType::kF32))
+        owned_bytes += 4 * t.numel();
     }
+    for (const auto& e : std::filesystem::directory_iterator(a.model))
+      if (e.is_regular_file() && e.path().extension() == ".safetensors")
+        file_bytes += static_cast<int64_t>(e.file_size());
   } else {
+    if (a.measure) throw Error("--measure needs a model folder to load, not a preset");
     cfg = ParseConfig(PresetConfig(target), "preset " + target);
     source = "preset " + target + " (no weights read)";
     for (const auto& t : ExpectedTensors(cfg, true)) {
@@ -95,6 +112,7 @@ int RunInfo(const InfoArgs& a) {
       dtypes[dt].first += n;
       dtypes[dt].second += bytes;
       weight_bytes += bytes;
+      if (!t.is_matrix) owned_bytes += 4 * n;
     }
   }
   const ParamCounts pc = CountParams(cfg);
@@ -105,6 +123,22 @@ int RunInfo(const InfoArgs& a) {
     return m;
   }();
   const int64_t memory = weight_bytes + kv_f32 * a.context;
+  const int64_t full_context = cfg.max_position_embeddings;
+  const int threads = DefaultPool().size();
+  const int64_t scratch_decode = StepScratchBytes(cfg, 1, 1, a.context, threads);
+  const int64_t scratch_prefill = StepScratchBytes(cfg, a.prefill, 1, a.prefill, threads);
+
+  // Loads the model as every command does, then reads every mapped page, so the resident set is
+  // what a long run settles at; the difference to `before` is what the model cost.
+  ProcessMemory loaded;
+  double load_seconds = 0;
+  if (a.measure) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto model = Model::Load(a.model);
+    model->Prefault();
+    load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    loaded = ReadProcessMemory();
+  }
 
   if (a.json) {
     nlohmann::json j;
@@ -125,6 +159,20 @@ int RunInfo(const InfoArgs& a) {
     j["kv_cache_dtype"] = "F32";
     j["context_for_memory"] = a.context;
     j["memory_bytes"] = memory;
+    j["resident_file_bytes"] = weight_bytes;
+    j["resident_anon_bytes"] = owned_bytes;
+    j["kv_cache_bytes_context"] = kv_f32 * a.context;
+    j["full_context"] = full_context;
+    j["kv_cache_bytes_full_context"] = kv_f32 * full_context;
+    j["scratch_bytes_decode"] = scratch_decode;
+    j["prefill_for_scratch"] = a.prefill;
+    j["scratch_bytes_prefill"] = scratch_prefill;
+    if (is_dir) j["file_bytes"] = file_bytes;
+    if (a.measure) {
+      j["measured"] = {{"vm_rss_bytes", loaded.vm_rss},     {"rss_anon_bytes", loaded.rss_anon},
+                       {"rss_file_bytes", loaded.rss_file}, {"vm_hwm_bytes", loaded.vm_hwm},
+                       {"vm_rss_before_bytes", before.vm_rss}, {"load_seconds", load_seconds}};
+    }
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
   }
@@ -153,11 +201,43 @@ int RunInfo(const InfoArgs& a) {
   for (auto& [name, e] : dtypes)
     std::printf("dtype %-8s %s elements, %s\n", name.c_str(), Commas(e.first).c_str(),
                 Human(static_cast<double>(e.second), "B").c_str());
-  std::printf("weights        %s\n", Human(static_cast<double>(weight_bytes), "B").c_str());
+  const std::string files =
+      is_dir ? " (files " + Human(static_cast<double>(file_bytes), "B") + ")" : "";
+  std::printf("weights        %s as stored; mapped from the files, never expanded%s\n",
+              Human(static_cast<double>(weight_bytes), "B").c_str(), files.c_str());
+  std::printf("resident       %s after loading: the mapped weights (file-backed pages) + %s of "
+              "float32 norms and biases\n",
+              Human(static_cast<double>(weight_bytes + owned_bytes), "B").c_str(),
+              Human(static_cast<double>(owned_bytes), "B").c_str());
   std::printf("KV cache       %s bytes/token as stored (float32), %s in BF16\n",
               Commas(kv_f32).c_str(), Commas(kv_bf16).c_str());
+  std::printf("KV cache       %s for %s tokens",
+              Human(static_cast<double>(kv_f32 * a.context), "B").c_str(),
+              Commas(a.context).c_str());
+  if (full_context > 0)
+    std::printf(", %s for the full context of %s tokens",
+                Human(static_cast<double>(kv_f32 * full_context), "B").c_str(),
+                Commas(full_context).c_str());
+  std::printf("\n");
+  std::printf("scratch        %s per decode step, %s per %lld-token prefill step "
+              "(float32, %d threads)\n",
+              Human(static_cast<double>(scratch_decode), "B").c_str(),
+              Human(static_cast<double>(scratch_prefill), "B").c_str(),
+              static_cast<long long>(a.prefill), threads);
   std::printf("memory         %s = weights + KV cache for %lld tokens\n",
               Human(static_cast<double>(memory), "B").c_str(), static_cast<long long>(a.context));
+  if (a.measure) {
+    auto h = [](int64_t v) {
+      return v < 0 ? std::string("n/a") : Human(static_cast<double>(v), "B");
+    };
+    std::printf("VmRSS          %s measured after loading and reading every weight page (%s before "
+                "loading, %.2f s to load)\n",
+                h(loaded.vm_rss).c_str(), h(before.vm_rss).c_str(), load_seconds);
+    std::printf("RssFile        %s file-backed: the mapped weights and the program\n",
+                h(loaded.rss_file).c_str());
+    std::printf("RssAnon        %s anonymous: float32 copies, heap, stacks\n",
+                h(loaded.rss_anon).c_str());
+  }
   return 0;
 }
 }  // namespace
@@ -166,10 +246,13 @@ void AddInfo(CLI::App& app, Action& action) {
   auto a = std::make_shared<InfoArgs>();
   auto* cmd = app.add_subcommand(
       "info",
-      "Show a model's architecture, parameter counts (total and active per token), dtypes, "
-      "KV-cache bytes per token and the memory it needs. Works on a model folder or, without "
-      "reading weights, on a preset name.\n"
-      "Examples: r1 info -m ../shared/golden/deepseek-v3-tiny/model\n"
+      "Show a model's architecture, parameter counts (total and active per token), and its "
+      "memory plan: weight bytes by stored dtype (mapped, never expanded), the resident size "
+      "after loading, KV-cache bytes per token, for --context tokens and for the full context, "
+      "and the scratch of a decode and a prefill step. Works on a model folder or, without "
+      "reading weights, on a preset name; --measure loads the folder and prints the measured "
+      "resident memory beside the estimate.\n"
+      "Examples: r1 info -m ../shared/golden/deepseek-v3-tiny/model --measure\n"
       "          r1 info --preset deepseek-v3");
   auto* m = cmd->add_option("-m,--model", a->model, "Model folder (or a preset name)");
   auto* p = cmd->add_option("--preset", a->preset,
@@ -178,6 +261,12 @@ void AddInfo(CLI::App& app, Action& action) {
   m->excludes(p);
   cmd->add_option("--context", a->context, "Tokens of KV cache to count in the memory figure")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 30));
+  cmd->add_option("--prefill", a->prefill, "Prompt tokens of one step for the scratch estimate")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  cmd->add_flag("--measure", a->measure,
+                "Also load the folder, read every weight page and print the process's measured "
+                "resident memory (VmRSS, RssFile, RssAnon)");
+  AddThreadsOption(cmd, a->threads);
   cmd->add_flag("--json", a->json, "Print JSON");
   cmd->callback([a, &action] {
     if (a->model.empty() && a->preset.empty()) throw CLI::RequiredError("-m or --preset");

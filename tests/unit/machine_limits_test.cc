@@ -27,12 +27,38 @@ TEST(MachineLimitsTest, PeakFp32IsPositiveAndFinite) {
   }
 }
 
+// Zero is the documented answer on CPUs without the instruction, so only >= 0 holds everywhere;
+// where the CPU has it, the dot-product peak is well above zero.
+TEST(MachineLimitsTest, DotProductPeaksAreFiniteAndNonNegative) {
+  for (int threads : {1, 2}) {
+    const double bf16 = MeasurePeakBf16Gflops(threads, 1);
+    const double int8 = MeasurePeakInt8Gops(threads, 1);
+    EXPECT_TRUE(std::isfinite(bf16)) << threads;
+    EXPECT_TRUE(std::isfinite(int8)) << threads;
+    EXPECT_GE(bf16, 0.0) << threads;
+    EXPECT_GE(int8, 0.0) << threads;
+  }
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512bf16")) {
+    EXPECT_GT(MeasurePeakBf16Gflops(1, 1), 0.0);
+  }
+  if (__builtin_cpu_supports("avx512vnni")) {
+    EXPECT_GT(MeasurePeakInt8Gops(1, 1), 0.0);
+  }
+#endif
+}
+
+TEST(MachineLimitsTest, CpuModelNameIsNotEmpty) { EXPECT_FALSE(CpuModelName().empty()); }
+
 TEST(MachineLimitsTest, BadArgumentsThrow) {
   EXPECT_THROW(MeasureReadBandwidthGBs(0, size_t{1} << 20, 1), Error);
   EXPECT_THROW(MeasureReadBandwidthGBs(1, size_t{1} << 20, 0), Error);
   EXPECT_THROW(MeasureReadBandwidthGBs(4, 64, 1), Error);  // Too small to split.
   EXPECT_THROW(MeasurePeakFp32Gflops(0, 1), Error);
   EXPECT_THROW(MeasurePeakFp32Gflops(1, -1), Error);
+  EXPECT_THROW(MeasurePeakBf16Gflops(0, 1), Error);
+  EXPECT_THROW(MeasurePeakInt8Gops(1, 0), Error);
 }
 
 }  // namespace

@@ -1,15 +1,19 @@
-// Measures what this machine can do at best (memory read bandwidth, FP32 FMA throughput), so a
-// benchmark can report its own figures as a fraction of the limits measured in the same run
-// rather than against numbers taken on some other day or machine.
+// Measures what this machine can do at best (memory read bandwidth, FP32 FMA, BF16 dot-product
+// and INT8 dot-product throughput), so a benchmark can report its own figures as a fraction of
+// the limits measured in the same run rather than against numbers taken on some other day or
+// machine.
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace r1 {
 
 struct MachineLimits {
   double read_bandwidth_gb_s;  // 1e9 bytes per second
   double peak_fp32_gflops;     // 1e9 FP32 flops per second, an FMA counting as two
+  double peak_bf16_gflops;     // vdpbf16ps; 0 where the CPU lacks AVX512_BF16
+  double peak_int8_gops;       // vpdpbusd; 0 where the CPU lacks AVX512_VNNI
   int threads;
 };
 
@@ -22,8 +26,23 @@ double MeasureReadBandwidthGBs(int threads, size_t bytes = 1ull << 30, int reps 
 // best of `reps` runs. Throws r1::Error on bad arguments.
 double MeasurePeakFp32Gflops(int threads, int reps = 5);
 
-// Both of the above with their defaults (the buffer grown to 8x the last-level cache where that is
-// larger than 1 GiB). Takes about a second.
+// The peak of the dot-product instructions that BF16 and int8 kernels are built on, measured like
+// the FP32 peak: `_mm512_dpbf16_ps` (32 BF16 pairs summed into 16 FP32 lanes: 64 flops) and
+// `_mm512_dpbusd_epi32` (64 u8 x s8 products summed into 16 int32 lanes: 128 ops). They are
+// compiled for those extensions only, so the rest of the build stays generic x86-64; each returns
+// 0 when the running CPU (or OS) does not support its instruction. Throws r1::Error on bad
+// arguments.
+double MeasurePeakBf16Gflops(int threads, int reps = 5);
+double MeasurePeakInt8Gops(int threads, int reps = 5);
+
+// Size of the buffer the bandwidth figure should use here: 1 GiB, grown to 8x the last-level cache
+// where that is larger, but never more than a quarter of RAM.
+size_t BandwidthBufferBytes();
+
+// All of the above with their defaults. Takes about a second.
 MachineLimits MeasureMachineLimits(int threads);
+
+// The CPU's name as /proc/cpuinfo gives it ("AMD EPYC"), or "unknown".
+std::string CpuModelName();
 
 }  // namespace r1

