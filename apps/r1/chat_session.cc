@@ -53,8 +53,17 @@ Reply ChatSession::Generate(
     reply.content += d.content;
     if (on_text && (!d.reasoning.empty() || !d.content.empty())) on_text(d.reasoning, d.content);
   };
-  auto results = r1::Generate(*model_, {prompt}, opts,
-                              [&](int, int32_t id) { emit(decoder.Push(id)); }, &reply.stats);
+  std::vector<GenerationResult> results;
+  if (speculative_) {
+    SpeculativeStats spec;
+    results.push_back(GenerateSpeculative(*model_, prompt, opts,
+                                          [&](int32_t id) { emit(decoder.Push(id)); }, &spec));
+    reply.stats = spec.generation;
+    reply.speculative = spec;
+  } else {
+    results = r1::Generate(*model_, {prompt}, opts,
+                           [&](int, int32_t id) { emit(decoder.Push(id)); }, &reply.stats);
+  }
   emit(decoder.Flush());
   const auto d = parser.Flush();
   reply.reasoning += d.reasoning;

@@ -6,11 +6,13 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "r1/infer/generate.h"
+#include "r1/infer/speculative.h"
 #include "r1/model/model.h"
 #include "r1/tokenizer/chat_template.h"
 #include "r1/tokenizer/reasoning.h"
@@ -23,6 +25,7 @@ struct Reply {
   std::vector<int32_t> tokens;
   std::string finish_reason;
   GenerationStats stats;
+  std::optional<SpeculativeStats> speculative;  // set when the reply was decoded speculatively
 };
 
 class ChatSession {
@@ -35,6 +38,8 @@ class ChatSession {
 
   const Tokenizer& tokenizer() const { return *tok_; }
   const ChatTemplate& chat_template() const { return template_; }
+  // Generate with GenerateSpeculative (greedy, MTP draft) instead of Generate.
+  void set_speculative(bool on) { speculative_ = on; }
 
   // Ids for a conversation rendered with the template (generation prompt added), or for raw text
   // (BOS added when the tokenizer config asks for it).
@@ -50,6 +55,7 @@ class ChatSession {
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tok_;
   ChatTemplate template_;
+  bool speculative_ = false;
 };
 
 }  // namespace r1::cli

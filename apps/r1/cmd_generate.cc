@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "r1/core/error.h"
 #include "r1/infer/generate.h"
+#include "r1/infer/speculative.h"
 #include "chat_session.h"
 
 namespace r1::cli {
@@ -18,10 +19,32 @@ struct GenerateArgs {
   bool raw = false;
   int n = 128;
   SamplingParams sampling;
-  bool json = false, ignore_eos = false;
+  bool json = false, ignore_eos = false, speculative = false;
   int threads = 0;
   std::vector<int32_t> stop_ids;
 };
+
+// Speculative decoding needs greedy sampling and an MTP module; say which is missing.
+void CheckSpeculative(const GenerateArgs& a, const Model& model) {
+  if (!a.speculative) return;
+  const std::string why = SpeculativeUnsupportedReason(model, a.sampling);
+  if (!why.empty()) throw Error("--speculative: " + why);
+}
+
+void AddSpeculativeJson(nlohmann::json& j, const SpeculativeStats& s) {
+  j["draft_tokens"] = s.draft_tokens;
+  j["accepted_tokens"] = s.accepted_tokens;
+  j["acceptance_rate"] = s.acceptance_rate();
+  j["main_steps"] = s.main_steps;
+}
+
+std::string SpeculativeSummary(const SpeculativeStats& s) {
+  char buf[128];
+  std::snprintf(buf, sizeof buf, ", %lld/%lld drafts accepted (%.0f%%)",
+                static_cast<long long>(s.accepted_tokens), static_cast<long long>(s.draft_tokens),
+                100.0 * s.acceptance_rate());
+  return buf;
+}
 
 GenerateOptions Options(const GenerateArgs& a) {
   GenerateOptions opts;
@@ -36,7 +59,9 @@ GenerateOptions Options(const GenerateArgs& a) {
 int RunTextGenerate(const GenerateArgs& a) {
   auto model = LoadModel(a.model, false);
   model->set_mla_mode(a.mla == "naive" ? MlaMode::kNaive : MlaMode::kAbsorbed);
+  CheckSpeculative(a, *model);
   ChatSession session(std::move(model), a.tokenizer, a.chat_template);
+  session.set_speculative(a.speculative);
   std::vector<int32_t> prompt;
   bool in_reasoning = false;
   if (a.raw) {
@@ -77,13 +102,15 @@ int RunTextGenerate(const GenerateArgs& a) {
     j["content"] = r.content;
     j["finish_reason"] = r.finish_reason;
     j["prompt_tokens"] = r.stats.prompt_tokens;
+    if (r.speculative) AddSpeculativeJson(j, *r.speculative);
     std::printf("%s\n", j.dump().c_str());
   } else {
     if (in_think_shown) std::fputs(tty ? "\033[0m" : "\n</think>", stdout);
     std::printf("\n");
-    std::fprintf(stderr, "[%lld prompt tokens, %lld generated, %s]\n",
+    std::fprintf(stderr, "[%lld prompt tokens, %lld generated, %s%s]\n",
                  static_cast<long long>(r.stats.prompt_tokens),
-                 static_cast<long long>(r.stats.generated_tokens), r.finish_reason.c_str());
+                 static_cast<long long>(r.stats.generated_tokens), r.finish_reason.c_str(),
+                 r.speculative ? SpeculativeSummary(*r.speculative).c_str() : "");
   }
   return 0;
 }
@@ -99,15 +126,23 @@ int RunGenerate(const GenerateArgs& a) {
     if (t >= model->config().vocab_size)
       throw Error("--prompt-ids: token id " + std::to_string(t) + " is outside the vocabulary of " +
                   std::to_string(model->config().vocab_size));
+  CheckSpeculative(a, *model);
   GenerateOptions opts = Options(a);
   GenerationStats stats;
-  auto stream = [&](int, int32_t tok) {
+  SpeculativeStats spec;
+  auto stream = [&](int32_t tok) {
     if (!a.json) {
       std::printf("%d ", tok);
       std::fflush(stdout);
     }
   };
-  auto results = Generate(*model, {prompt}, opts, stream, &stats);
+  std::vector<GenerationResult> results;
+  if (a.speculative) {
+    results.push_back(GenerateSpeculative(*model, prompt, opts, stream, &spec));
+    stats = spec.generation;
+  } else {
+    results = Generate(*model, {prompt}, opts, [&](int, int32_t tok) { stream(tok); }, &stats);
+  }
   const double prefill_tps = stats.prefill_seconds > 0 ? stats.prompt_tokens / stats.prefill_seconds : 0;
   const double decode_tps =
       stats.decode_seconds > 0 ? (stats.generated_tokens - 1) / stats.decode_seconds : 0;
@@ -118,13 +153,15 @@ int RunGenerate(const GenerateArgs& a) {
     j["prompt_tokens"] = stats.prompt_tokens;
     j["prefill_tokens_per_s"] = prefill_tps;
     j["decode_tokens_per_s"] = decode_tps;
+    if (a.speculative) AddSpeculativeJson(j, spec);
     std::printf("%s\n", j.dump().c_str());
   } else {
     std::printf("\n");
-    std::fprintf(stderr, "[%lld prompt tokens at %.1f tok/s, %lld generated at %.1f tok/s, %s]\n",
+    std::fprintf(stderr, "[%lld prompt tokens at %.1f tok/s, %lld generated at %.1f tok/s, %s%s]\n",
                  static_cast<long long>(stats.prompt_tokens), prefill_tps,
                  static_cast<long long>(stats.generated_tokens), decode_tps,
-                 results[0].finish_reason.c_str());
+                 results[0].finish_reason.c_str(),
+                 a.speculative ? SpeculativeSummary(spec).c_str() : "");
   }
   return 0;
 }
@@ -136,10 +173,13 @@ void AddGenerate(CLI::App& app, Action& action) {
       "generate",
       "Generate after a text prompt (-p, rendered with the model's chat template unless --raw, "
       "streamed as text with the <think> reasoning dimmed) or after token ids (--prompt-ids). "
-      "Greedy by default (--temperature 0); stops at the end-of-sequence id unless --ignore-eos.\n"
+      "Greedy by default (--temperature 0); stops at the end-of-sequence id unless --ignore-eos. "
+      "--speculative drafts each next-but-one token with the model's MTP module and checks it in "
+      "the following step (greedy only; same tokens as without it).\n"
       "Examples: r1 generate -m runs/nano -p \"What is 2+3?\" --temperature 0.6 --top-p 0.95\n"
       "          r1 generate -m ../shared/golden/deepseek-v3-tiny/model --prompt-ids "
-      "284,186,1870 -n 16 --json");
+      "284,186,1870 -n 16 --json\n"
+      "          r1 generate -m runs/brown/model -p \"The jury said\" --raw -n 64 --speculative");
   cmd->add_option("-m,--model", a->model, "Model folder")->required();
   auto* ids = cmd->add_option("--prompt-ids", a->prompt_ids, "Prompt token ids, comma-separated");
   auto* text = cmd->add_option("-p,--prompt", a->prompt, "Prompt text (a user message)");
@@ -165,7 +205,12 @@ void AddGenerate(CLI::App& app, Action& action) {
   cmd->add_flag("--ignore-eos", a->ignore_eos, "Do not stop at the end-of-sequence id");
   cmd->add_flag("--json", a->json,
                 "Print one JSON object: tokens, finish_reason, prompt_tokens, speeds (and with "
-                "-p: text, reasoning, content)");
+                "-p: text, reasoning, content; with --speculative: draft_tokens, "
+                "accepted_tokens, acceptance_rate, main_steps)");
+  cmd->add_flag("--speculative", a->speculative,
+                "Self-speculative greedy decoding with the model's multi-token-prediction (MTP) "
+                "module as the draft: up to two tokens per step of the main model, the same "
+                "tokens as plain greedy decoding. Needs MTP weights and --temperature 0");
   cmd->add_option("--mla", a->mla, "MLA form for DeepSeek models: absorbed (default) or naive")
       ->check(CLI::IsMember({"absorbed", "naive"}));
   AddThreadsOption(cmd, a->threads);

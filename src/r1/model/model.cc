@@ -10,20 +10,11 @@
 #include "r1/core/error.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/ops.h"
+#include "r1/model/model_internal.h"
 #include "r1/model/rope.h"
 #include "r1/model/routing.h"
 
 namespace r1 {
-
-// Per-step bookkeeping and buffers, reused across layers.
-struct Model::Scratch {
-  int64_t n = 0;                      // new tokens in the step
-  std::vector<int> slot;              // per token
-  std::vector<int64_t> pos;           // per token
-  std::vector<std::pair<int64_t, int64_t>> chunk_range;  // [begin, end) token rows per chunk
-  std::vector<float> x, h, attn, ffn;  // [n, d]
-  std::vector<float> q, qa, kva, o;   // attention temporaries
-};
 
 namespace {
 
@@ -110,22 +101,14 @@ void Model::Step(KVCache& cache, std::span<const SeqChunk> chunks, const StepOpt
   if (opts.keep_hidden) out.hidden.assign(cfg_.num_hidden_layers, {});
 
   for (int l = 0; l < cfg_.num_hidden_layers; ++l) {
-    const LayerWeights& L = w_.layers[l];
-    std::copy(s.x.begin(), s.x.end(), s.h.begin());
-    RmsNormRows(s.h.data(), n, d, L.input_norm.data(), d, cfg_.rms_norm_eps);
-    Attention(l, L, cache, s, s.attn.data());
-    for (int64_t i = 0; i < n * d; ++i) s.x[i] += s.attn[i];
-    std::copy(s.x.begin(), s.x.end(), s.h.begin());
-    RmsNormRows(s.h.data(), n, d, L.post_norm.data(), d, cfg_.rms_norm_eps);
-    Ffn(L, s.h.data(), n, s.ffn.data());
-    for (int64_t i = 0; i < n * d; ++i) s.x[i] += s.ffn[i];
+    DecoderBlock(l, w_.layers[l], cache, s);
     if (opts.keep_hidden) out.hidden[l] = s.x;
   }
   for (size_t i = 0; i < chunks.size(); ++i)
     cache.Commit(chunks[i].slot, cache.Length(chunks[i].slot) +
                                      static_cast<int64_t>(chunks[i].tokens.size()));
 
-  // Rows that get logits.
+  // Rows that get logits, and rows that get a final hidden state (a superset).
   std::vector<int64_t> rows;
   if (opts.all_logits) {
     rows.resize(n);
@@ -134,18 +117,39 @@ void Model::Step(KVCache& cache, std::span<const SeqChunk> chunks, const StepOpt
     for (auto& r : s.chunk_range) rows.push_back(r.second - 1);
   }
   out.rows = static_cast<int64_t>(rows.size());
-  out.final_hidden.resize(rows.size() * d);
-  for (size_t i = 0; i < rows.size(); ++i) {
-    RmsNorm(s.x.data() + rows[i] * d, w_.final_norm.data(), d, cfg_.rms_norm_eps,
-            out.final_hidden.data() + i * d);
+  const bool hidden_only_rows = opts.all_final_hidden && !opts.all_logits;
+  const int64_t hidden_rows = hidden_only_rows ? n : out.rows;
+  out.final_hidden.resize(hidden_rows * d);
+  for (int64_t i = 0; i < hidden_rows; ++i) {
+    RmsNorm(s.x.data() + (hidden_only_rows ? i : rows[i]) * d, w_.final_norm.data(), d,
+            cfg_.rms_norm_eps, out.final_hidden.data() + i * d);
   }
   if (!opts.compute_logits) {
     out.logits.clear();
     return;
   }
+  const float* head_in = out.final_hidden.data();
+  std::vector<float> gathered;
+  if (hidden_only_rows) {
+    gathered.resize(rows.size() * d);
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::copy_n(out.final_hidden.data() + rows[i] * d, d, gathered.data() + i * d);
+    head_in = gathered.data();
+  }
   out.logits.resize(rows.size() * cfg_.vocab_size);
-  MatMul(w_.lm_head, out.final_hidden.data(), static_cast<int64_t>(rows.size()),
-         out.logits.data(), pool());
+  MatMul(w_.lm_head, head_in, static_cast<int64_t>(rows.size()), out.logits.data(), pool());
+}
+
+void Model::DecoderBlock(int layer, const LayerWeights& L, KVCache& cache, Scratch& s) const {
+  const int64_t n = s.n, d = cfg_.hidden_size;
+  std::copy(s.x.begin(), s.x.end(), s.h.begin());
+  RmsNormRows(s.h.data(), n, d, L.input_norm.data(), d, cfg_.rms_norm_eps);
+  Attention(layer, L, cache, s, s.attn.data());
+  for (int64_t i = 0; i < n * d; ++i) s.x[i] += s.attn[i];
+  std::copy(s.x.begin(), s.x.end(), s.h.begin());
+  RmsNormRows(s.h.data(), n, d, L.post_norm.data(), d, cfg_.rms_norm_eps);
+  Ffn(L, s.h.data(), n, s.ffn.data());
+  for (int64_t i = 0; i < n * d; ++i) s.x[i] += s.ffn[i];
 }
 
 void Model::Attention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,

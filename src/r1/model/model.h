@@ -32,6 +32,9 @@ struct StepOptions {
   bool all_logits = false;      // logits for every new token, else only each chunk's last
   bool keep_hidden = false;     // residual stream after every layer, for every new token
   bool compute_logits = true;
+  // final_hidden for every new token even when only each chunk's last gets logits: what an MTP
+  // module needs after a prefill, without paying for the head on every prompt token.
+  bool all_final_hidden = false;
 };
 
 struct StepOutput {
@@ -40,7 +43,8 @@ struct StepOutput {
   int64_t rows = 0;
   // hidden[layer] is [total new tokens, hidden_size] when keep_hidden.
   std::vector<std::vector<float>> hidden;
-  // The final hidden state (after model.norm) of the rows that got logits, [rows, hidden].
+  // The final hidden state (after model.norm) of the rows that got logits, [rows, hidden]; of
+  // every new token, [total new tokens, hidden], with all_final_hidden.
   std::vector<float> final_hidden;
 };
 
@@ -73,8 +77,30 @@ class Model {
   void Step(KVCache& cache, std::span<const SeqChunk> chunks, const StepOptions& opts,
             StepOutput& out) const;
 
+  // Number of multi-token-prediction modules loaded (0 when the checkpoint has none).
+  int num_mtp_modules() const { return static_cast<int>(w_.mtp.size()); }
+
+  // Runs MTP module `module` (model-spec §5, the trainer's forward) for n = next_tokens.size()
+  // consecutive positions pos0 .. pos0+n-1 of the sequence in `slot`. Row i combines
+  // hidden[i], the main model's final hidden state at position pos0+i (after model.norm, as
+  // StepOutput::final_hidden), with the embedding of next_tokens[i], the token at pos0+i+1:
+  //   h'  = eh_proj [enorm(Emb(next)); hnorm(h)],  then the module's decoder block,
+  // and its logits (shared_head.norm, then the head) predict the token at pos0+i+2.
+  // The block's keys go to the module's own cache layer at those positions and attend to its
+  // rows 0 .. pos0+i, which the caller must have filled before; the cache's Length() is the main
+  // model's and is not changed, so the caller tracks how far the module's layer is filled.
+  // `opts` chooses the logit rows as in Step (all_logits, compute_logits). out.final_hidden gets
+  // the block's output for those rows, before shared_head.norm: the h^k a module k+1 would take.
+  // Throws r1::Error for a missing module, a bad slot or position, a token outside the
+  // vocabulary, or `hidden` not [n, hidden_size].
+  void MtpStep(KVCache& cache, int slot, int module, int64_t pos0, std::span<const float> hidden,
+               std::span<const int32_t> next_tokens, const StepOptions& opts,
+               StepOutput& out) const;
+
  private:
   struct Scratch;
+  // One decoder layer on the scratch's residual stream s.x, in place.
+  void DecoderBlock(int layer, const LayerWeights& L, KVCache& cache, Scratch& s) const;
   void Attention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
                  float* out) const;
   void MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,

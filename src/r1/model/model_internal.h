@@ -1,0 +1,23 @@
+// Model internals shared by the files that implement Model (model.cc, mtp_step.cc); not part of
+// the public API.
+#pragma once
+
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "r1/model/model.h"
+
+namespace r1 {
+
+// Per-step bookkeeping and buffers, reused across layers.
+struct Model::Scratch {
+  int64_t n = 0;                      // new tokens in the step
+  std::vector<int> slot;              // per token
+  std::vector<int64_t> pos;           // per token
+  std::vector<std::pair<int64_t, int64_t>> chunk_range;  // [begin, end) token rows per chunk
+  std::vector<float> x, h, attn, ffn;  // [n, d]
+  std::vector<float> q, qa, kva, o;   // attention temporaries
+};
+
+}  // namespace r1
