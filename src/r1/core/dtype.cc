@@ -14,6 +14,8 @@ size_t DTypeSize(DType t) {
     case DType::kF8E4M3: return 1;
     case DType::kI64: return 8;
     case DType::kI32: return 4;
+    case DType::kI8: return 1;
+    case DType::kU8: return 1;
   }
   return 0;
 }
@@ -26,6 +28,8 @@ std::string_view DTypeName(DType t) {
     case DType::kF8E4M3: return "F8_E4M3";
     case DType::kI64: return "I64";
     case DType::kI32: return "I32";
+    case DType::kI8: return "I8";
+    case DType::kU8: return "U8";
   }
   return "?";
 }
@@ -37,6 +41,8 @@ std::optional<DType> ParseDType(std::string_view s) {
   if (s == "F8_E4M3") return DType::kF8E4M3;
   if (s == "I64") return DType::kI64;
   if (s == "I32") return DType::kI32;
+  if (s == "I8") return DType::kI8;
+  if (s == "U8") return DType::kU8;
   return std::nullopt;
 }
 

@@ -9,7 +9,7 @@
 
 namespace r1 {
 
-enum class DType { kF32, kF16, kBF16, kF8E4M3, kI64, kI32 };
+enum class DType { kF32, kF16, kBF16, kF8E4M3, kI64, kI32, kI8, kU8 };
 
 // Size of one element in bytes.
 size_t DTypeSize(DType t);

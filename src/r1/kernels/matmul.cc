@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "r1/core/error.h"
+#include "r1/kernels/gemm.h"
 #include "r1/kernels/simd.h"
 
 #if defined(__x86_64__)
@@ -15,10 +16,34 @@
 namespace r1 {
 
 size_t Matrix::bytes() const {
-  size_t b = static_cast<size_t>(rows) * cols * DTypeSize(dtype);
+  size_t b = static_cast<size_t>(rows) * static_cast<size_t>(row_bytes());
   if (scale) b += static_cast<size_t>((rows + block_rows - 1) / block_rows) * scale_cols() * 4;
+  if (qscale) b += static_cast<size_t>(rows) * qblocks() * 2;
   return b;
 }
+
+int64_t Matrix::row_bytes() const {
+  return dtype == DType::kU8 ? Q4RowBytes(cols) : cols * static_cast<int64_t>(DTypeSize(dtype));
+}
+
+namespace {
+// F16 -> F32 by moving the bits into place and rebiasing the exponent with one multiply, exact
+// for every finite value (subnormals included), and vectorizable where F16ToF32 is not.
+R1_INLINE float HalfBitsToFloat(uint16_t h) {
+  const uint32_t bits = (static_cast<uint32_t>(h) & 0x7fffu) << 13;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  f *= 5.192296858534828e+33f;  // 2^112 rebiases the exponent from 15 to 127
+  return (h & 0x8000u) ? -f : f;
+}
+
+// The signed code of element c of a Q4 row.
+R1_INLINE int Q4Code(const uint8_t* row, int64_t c) {
+  const int j = static_cast<int>(c % kQuantBlock);
+  const uint8_t byte = row[(c / kQuantBlock) * (kQuantBlock / 2) + (j & 15)];
+  return (j < 16 ? (byte & 15) : (byte >> 4)) - 8;
+}
+}  // namespace
 
 void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
   const size_t base = static_cast<size_t>(r) * cols;
@@ -42,6 +67,20 @@ void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
       const uint8_t* p = data + base;
       const float* srow = scale + (r / block_rows) * scale_cols();
       for (int64_t c = c0; c < c1; ++c) out[c - c0] = Fp8E4M3ToF32(p[c]) * srow[c / block_cols];
+      return;
+    }
+    case DType::kI8: {
+      const int8_t* p = reinterpret_cast<const int8_t*>(data) + base;
+      const uint16_t* qs = qscale + r * qblocks();
+      for (int64_t c = c0; c < c1; ++c)
+        out[c - c0] = static_cast<float>(p[c]) * HalfBitsToFloat(qs[c / kQuantBlock]);
+      return;
+    }
+    case DType::kU8: {
+      const uint8_t* p = data + r * row_bytes();
+      const uint16_t* qs = qscale + r * qblocks();
+      for (int64_t c = c0; c < c1; ++c)
+        out[c - c0] = static_cast<float>(Q4Code(p, c)) * HalfBitsToFloat(qs[c / kQuantBlock]);
       return;
     }
     default:
@@ -106,6 +145,21 @@ struct LoadFp8 {
   }
 };
 
+struct LoadQ8 {
+  const int8_t* row;
+  const uint16_t* qs;
+  R1_INLINE float operator()(int64_t c) const {
+    return static_cast<float>(row[c]) * HalfBitsToFloat(qs[c / kQuantBlock]);
+  }
+};
+struct LoadQ4 {
+  const uint8_t* row;
+  const uint16_t* qs;
+  R1_INLINE float operator()(int64_t c) const {
+    return static_cast<float>(Q4Code(row, c)) * HalfBitsToFloat(qs[c / kQuantBlock]);
+  }
+};
+
 // Accumulates NT dot products of one weight row segment [c0, c1) with NT token rows.
 // Lanes: 64 accumulators for one token (enough independent FMA chains to keep up with memory),
 // fewer per token when several tokens share each loaded weight.
@@ -156,6 +210,15 @@ R1_INLINE void RowsTile(const Matrix& w, int64_t r0, int64_t r1, const float* co
         }
         break;
       }
+      case DType::kI8:
+        DotSegment<NT>(LoadQ8{reinterpret_cast<const int8_t*>(w.data) + base,
+                              w.qscale + r * w.qblocks()},
+                       0, cols, x, acc);
+        break;
+      case DType::kU8:
+        DotSegment<NT>(LoadQ4{w.data + r * w.row_bytes(), w.qscale + r * w.qblocks()}, 0, cols,
+                       x, acc);
+        break;
       default:
         break;
     }
@@ -174,7 +237,7 @@ template <class Tile>
 R1_INLINE void ForEachTile(const Matrix& w, int64_t r0, int64_t r1, const float* x,
                            int64_t x_stride, int64_t n, float* y, int64_t y_stride,
                            const Tile& tile) {
-  const int64_t row_bytes = std::max<int64_t>(1, w.cols * static_cast<int64_t>(DTypeSize(w.dtype)));
+  const int64_t row_bytes = std::max<int64_t>(1, w.row_bytes());
   const int64_t block = std::max<int64_t>(1, (256 << 10) / row_bytes);
   for (int64_t rb = r0; rb < r1; rb += block) {
     const int64_t re = std::min(r1, rb + block);
@@ -244,6 +307,34 @@ struct Fp8Row {
   }
 };
 
+R1_TARGET_AVX512 R1_INLINE __m512 BroadcastHalf(uint16_t h) {
+  return _mm512_set1_ps(_cvtsh_ss(h));
+}
+// Q8/Q4: the code times the scale in one float32 product, as DequantRow. Loads start at
+// multiples of 16 elements, so a 16-lane vector never straddles two blocks of 32.
+struct Q8Row {
+  const int8_t* p;
+  const uint16_t* qs;
+  R1_TARGET_AVX512 R1_INLINE __m512 Load(int64_t c) const {
+    const __m512 v = _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + c))));
+    return _mm512_mul_ps(v, BroadcastHalf(qs[c / kQuantBlock]));
+  }
+};
+struct Q4Row {
+  const uint8_t* p;
+  const uint16_t* qs;
+  R1_TARGET_AVX512 R1_INLINE __m512 Load(int64_t c) const {
+    const int64_t b = c / kQuantBlock;
+    const __m512i bytes = _mm512_cvtepu8_epi32(
+        _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + b * (kQuantBlock / 2))));
+    const __m512i nib = (c & 16) ? _mm512_srli_epi32(bytes, 4)
+                                 : _mm512_and_si512(bytes, _mm512_set1_epi32(15));
+    const __m512 v = _mm512_cvtepi32_ps(_mm512_sub_epi32(nib, _mm512_set1_epi32(8)));
+    return _mm512_mul_ps(v, BroadcastHalf(qs[b]));
+  }
+};
+
 // NT tokens x U vectors of 16 lanes per step; the remainder of the segment goes through the
 // scalar loader.
 template <int NT, int U, class Row, class Scalar>
@@ -305,6 +396,18 @@ R1_TARGET_AVX512 R1_INLINE void Rows(const Matrix& w, int64_t r0, int64_t r1,
         }
         break;
       }
+      case DType::kI8: {
+        const int8_t* p = reinterpret_cast<const int8_t*>(w.data) + base;
+        const uint16_t* qs = w.qscale + r * w.qblocks();
+        Segment<NT, U>(Q8Row{p, qs}, LoadQ8{p, qs}, 0, cols, x, acc, tail);
+        break;
+      }
+      case DType::kU8: {
+        const uint8_t* p = w.data + r * w.row_bytes();
+        const uint16_t* qs = w.qscale + r * w.qblocks();
+        Segment<NT, U>(Q4Row{p, qs}, LoadQ4{p, qs}, 0, cols, x, acc, tail);
+        break;
+      }
       default:
         break;
     }
@@ -313,6 +416,58 @@ R1_TARGET_AVX512 R1_INLINE void Rows(const Matrix& w, int64_t r0, int64_t r1,
       for (int u = 1; u < U; ++u) sum = _mm512_add_ps(sum, acc[t][u]);
       const float s = _mm512_reduce_add_ps(sum) + tail[t];
       y[t][r] = bias ? s + bias[r] : s;
+    }
+  }
+}
+
+// Rows [r0, r1) widened to float32 into out (rows `cols` apart), for the GEMM path.
+template <class Row, class Scalar>
+R1_TARGET_AVX512 R1_INLINE void WidenSegment(const Row& row, const Scalar& scalar, int64_t c0,
+                                             int64_t c1, float* out) {
+  int64_t c = c0;
+  for (; c + 16 <= c1; c += 16) _mm512_storeu_ps(out + c, row.Load(c));
+  for (; c < c1; ++c) out[c] = scalar(c);
+}
+
+R1_TARGET_AVX512 void WidenRows(const Matrix& w, int64_t r0, int64_t r1, float* out) {
+  const int64_t cols = w.cols;
+  for (int64_t r = r0; r < r1; ++r, out += cols) {
+    const size_t base = static_cast<size_t>(r) * cols;
+    switch (w.dtype) {
+      case DType::kBF16: {
+        const uint16_t* p = reinterpret_cast<const uint16_t*>(w.data) + base;
+        WidenSegment(Bf16Row{p}, LoadBf16{p}, 0, cols, out);
+        break;
+      }
+      case DType::kF16: {
+        const uint16_t* p = reinterpret_cast<const uint16_t*>(w.data) + base;
+        WidenSegment(F16Row{p}, LoadF16{p}, 0, cols, out);
+        break;
+      }
+      case DType::kF8E4M3: {
+        const float* srow = w.scale + (r / w.block_rows) * w.scale_cols();
+        for (int64_t cb = 0, c0 = 0; c0 < cols; ++cb, c0 += w.block_cols) {
+          const uint8_t* p = w.data + base;
+          WidenSegment(Fp8Row{p, srow[cb]}, LoadFp8{p, srow[cb]}, c0,
+                       std::min(cols, c0 + w.block_cols), out);
+        }
+        break;
+      }
+      case DType::kI8: {
+        const int8_t* p = reinterpret_cast<const int8_t*>(w.data) + base;
+        const uint16_t* qs = w.qscale + r * w.qblocks();
+        WidenSegment(Q8Row{p, qs}, LoadQ8{p, qs}, 0, cols, out);
+        break;
+      }
+      case DType::kU8: {
+        const uint8_t* p = w.data + r * w.row_bytes();
+        const uint16_t* qs = w.qscale + r * w.qblocks();
+        WidenSegment(Q4Row{p, qs}, LoadQ4{p, qs}, 0, cols, out);
+        break;
+      }
+      default:
+        w.DequantRow(r, 0, cols, out);
+        break;
     }
   }
 }
@@ -355,15 +510,79 @@ RowRangeFn PickRowRange() {
 
 }  // namespace
 
+void WidenRows(const Matrix& w, int64_t r0, int64_t r1, float* out) {
+#if defined(__x86_64__)
+  static const bool avx512 = DetectIsa() == IsaLevel::kAvx512;
+  if (avx512) return avx512::WidenRows(w, r0, r1, out);
+#endif
+  for (int64_t r = r0; r < r1; ++r) w.DequantRow(r, 0, w.cols, out + (r - r0) * w.cols);
+}
+
+namespace {
+
+// Many tokens (prefill, grouped experts, training): compute-bound, so each thread widens a panel
+// of weight rows to float32 once and hands it to OpenBLAS's blocked sgemm, which reuses it over
+// every token at close to the FMA peak. The panel is small and transient: weights stay stored
+// in their own format.
+void MatMulGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+                int64_t y_stride, const float* bias, ThreadPool& pool) {
+  const int64_t rows = w.rows, cols = w.cols;
+  // Rows per sgemm call: large enough that repacking the tokens per call stays a few percent of
+  // the work, small enough that the widened panel (4 bytes x cols per row) stays in L2/L3.
+  const int64_t panel = std::clamp<int64_t>((4 << 20) / (4 * std::max<int64_t>(cols, 1)), 16, 1024);
+  const int parts = static_cast<int>(
+      std::min<int64_t>(pool.size(), std::max<int64_t>(1, (rows + 15) / 16)));
+  pool.ParallelFor(parts, 1, [&](int64_t p0, int64_t p1, int) {
+    thread_local std::vector<float> widened;
+    for (int64_t part = p0; part < p1; ++part) {
+      const int64_t begin = rows * part / parts, end = rows * (part + 1) / parts;
+      for (int64_t r0 = begin; r0 < end; r0 += panel) {
+        const int64_t r1 = std::min(end, r0 + panel);
+        const float* b = nullptr;
+        if (w.dtype == DType::kF32) {
+          b = reinterpret_cast<const float*>(w.data) + r0 * cols;
+        } else {
+          if (widened.size() < static_cast<size_t>((r1 - r0) * cols)) widened.resize((r1 - r0) * cols);
+          WidenRows(w, r0, r1, widened.data());
+          b = widened.data();
+        }
+        GemmNTSerial(n, r1 - r0, cols, x, x_stride, b, cols, y + r0, y_stride, 0.0f);
+        if (bias) {
+          for (int64_t t = 0; t < n; ++t)
+            for (int64_t r = r0; r < r1; ++r) y[t * y_stride + r] += bias[r];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
 void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
             int64_t y_stride, const float* bias, ThreadPool& pool) {
   static const RowRangeFn row_range = PickRowRange();
   if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16 &&
-      w.dtype != DType::kF8E4M3) {
+      w.dtype != DType::kF8E4M3 && w.dtype != DType::kI8 && w.dtype != DType::kU8) {
     throw Error(w.name + ": unsupported weight dtype " + std::string(DTypeName(w.dtype)));
   }
+  if (w.quantized() && !w.qscale) throw Error(w.name + ": quantized weight without scales");
   if (n <= 0 || w.rows <= 0) return;
+  if (n >= kGemmMinTokens && w.cols >= 16) {
+    MatMulGemm(w, x, x_stride, n, y, y_stride, bias, pool);
+    return;
+  }
   // Aim for chunks of at least ~64k multiply-adds so scheduling stays negligible.
+  const int64_t work_per_row = std::max<int64_t>(1, w.cols * n);
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / work_per_row);
+  pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1, int) {
+    row_range(w, r0, r1, x, x_stride, n, y, y_stride, bias);
+  });
+}
+
+void MatMulRows(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+                int64_t y_stride, const float* bias, ThreadPool& pool) {
+  static const RowRangeFn row_range = PickRowRange();
+  if (n <= 0 || w.rows <= 0) return;
   const int64_t work_per_row = std::max<int64_t>(1, w.cols * n);
   const int64_t grain = std::max<int64_t>(1, (1 << 16) / work_per_row);
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1, int) {

@@ -18,6 +18,17 @@ inline void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, 
   MatMul(w, x, w.cols, n_tokens, y, w.rows, bias, pool);
 }
 
+// From this many tokens on, MatMul widens panels of weight rows to float32 and runs OpenBLAS's
+// sgemm on them (compute-bound regime); below, a streaming kernel reads each weight once.
+inline constexpr int64_t kGemmMinTokens = 12;
+
+// The streaming kernel at any token count (benchmarks and tests of both paths).
+void MatMulRows(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
+                int64_t y_stride, const float* bias, ThreadPool& pool);
+
+// Rows [r0, r1) of W in float32, `cols` apart, computed as DequantRow does (vectorized).
+void WidenRows(const Matrix& w, int64_t r0, int64_t r1, float* out);
+
 // The plain reference: dequantize each row, then dot products in order. Used by tests to check
 // the fast kernel on odd shapes.
 void MatMulReference(const Matrix& w, const float* x, int64_t n_tokens, float* y,

@@ -5,6 +5,7 @@
 
 #include "r1/core/error.h"
 #include "r1/io/safetensors.h"
+#include "r1/kernels/matrix.h"
 
 namespace r1 {
 namespace {
@@ -252,6 +253,14 @@ Config ParseConfig(const nlohmann::json& j, const std::string& source) {
           q.Fail("weight_block_size must be two positive integers");
         c.fp8_block = {static_cast<int>(block[0]), static_cast<int>(block[1])};
       }
+    } else if (q.Str("quant_method", "") == "r1cpp") {
+      // Written by `r1 quantize` (docs/quantization.md); the tensors' dtypes drive the kernels,
+      // this entry only has to agree with the block size they were made with.
+      c.quant_format = q.Str("format", "");
+      if (c.quant_format != "q8_0" && c.quant_format != "q4_0")
+        q.Fail("format must be \"q8_0\" or \"q4_0\", got \"" + c.quant_format + "\"");
+      if (q.Int("block_size", kQuantBlock) != kQuantBlock)
+        q.Fail("block_size must be " + std::to_string(kQuantBlock));
     }
   }
   return c;

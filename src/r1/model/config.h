@@ -67,6 +67,8 @@ struct Config {
   // dtypes, not this).
   bool fp8_declared = false;
   std::vector<int> fp8_block = {128, 128};
+  // "q8_0" or "q4_0" for folders written by `r1 quantize` (quant_method "r1cpp"), else empty.
+  std::string quant_format;
 
   nlohmann::json raw;  // the file as read, so writers can keep unknown fields
 
