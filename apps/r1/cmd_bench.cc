@@ -1,5 +1,6 @@
 // r1 bench: prefill, decode and batched decode speed of a model folder beside the machine's own
-// limits, measured in the same run.
+// limits, measured in the same run; for a model with MTP weights also MTP speculative decoding
+// of the same tokens, its acceptance rate and its speed-up over the plain decode.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "r1/core/error.h"
 #include "r1/core/machine_limits.h"
 #include "r1/core/progress.h"
+#include "r1/infer/speculative.h"
 #include "r1/kernels/simd.h"
 #include "r1/model/cost.h"
 #include "r1/model/model.h"
@@ -28,7 +30,7 @@ struct BenchArgs {
   // Batched decode is timed over few steps: at batch 32 one step is already a 32-token matmul,
   // so 16 steps measure it as well as 128 would, in an eighth of the time.
   int batch_prompt = 16, batch_gen = 16;
-  bool json = false;
+  bool json = false, no_speculative = false;
 };
 
 double Seconds(std::chrono::steady_clock::time_point t0) {
@@ -112,6 +114,33 @@ void PrintPeak(const char* label, double value, const char* unit, double fp32) {
     std::printf("%-17snot supported by this CPU\n", label);
 }
 
+// The MTP speculative decode of the same prompt and token count as the plain decode, best of
+// `reps` runs (all runs are greedy, so they produce the same tokens and the same counts).
+struct SpeculativeBench {
+  SpeculativeStats stats;  // of the fastest run
+  std::vector<int32_t> tokens;
+};
+
+SpeculativeBench TimeSpeculativeDecode(const Model& model, const std::vector<int32_t>& prompt,
+                                       int gen, int reps, const std::function<void(int)>& rep_done) {
+  // The plain decode feeds `gen` tokens, the first chosen by the prefill, and its last step's
+  // logits give one more: `gen` + 1 tokens, `gen` of them from decode steps, as here.
+  GenerateOptions opts;
+  opts.max_new_tokens = gen + 1;
+  opts.ignore_eos = true;
+  SpeculativeBench best;
+  for (int r = 0; r < reps; ++r) {
+    SpeculativeStats st;
+    GenerationResult res = GenerateSpeculative(model, prompt, opts, {}, &st);
+    if (r == 0 || st.generation.decode_seconds < best.stats.generation.decode_seconds) {
+      best.stats = st;
+      best.tokens = std::move(res.tokens);
+    }
+    rep_done(r);
+  }
+  return best;
+}
+
 int RunBench(const BenchArgs& a) {
   using Clock = std::chrono::steady_clock;
   const std::vector<int> batches = ParseBatchSizes(a.batch);
@@ -126,8 +155,13 @@ int RunBench(const BenchArgs& a) {
   std::vector<int32_t> prompt(a.prompt);
   for (int i = 0; i < a.prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % cfg.vocab_size);
 
+  // Empty: the speculative decode runs after the plain one; else why it does not.
+  const std::string spec_skipped =
+      a.no_speculative ? "--no-speculative" : SpeculativeUnsupportedReason(*model, SamplingParams{});
+  const bool spec = spec_skipped.empty();
+
   const int nb = static_cast<int>(batches.size());
-  Progress progress("bench", 5.0 + (2 + nb) * a.reps, quiet);
+  Progress progress("bench", 5.0 + (2 + nb + (spec ? 1 : 0)) * a.reps, quiet);
   double done = 0;
   // Touch every weight page once so the first timed run does not measure page faults.
   {
@@ -147,6 +181,11 @@ int RunBench(const BenchArgs& a) {
   progress.Update(++done, "prefill");
 
   double best_prefill = 1e30, best_decode = 1e30;
+  // The plain greedy tokens (the prefill's choice, one per decode step, and the one after the
+  // last step), to compare with the speculative decode's.
+  std::vector<int32_t> plain_tokens;
+  plain_tokens.reserve(a.gen + 1);
+  const std::string after_decode = spec ? std::string("speculative decode") : BatchLabel(batches[0]);
   for (int r = 0; r < a.reps; ++r) {
     KVCache cache = model->NewCache();
     const int slot = cache.AddSequence();
@@ -157,14 +196,24 @@ int RunBench(const BenchArgs& a) {
     best_prefill = std::min(best_prefill, Seconds(t0));
     progress.Update(++done, "decode");
     int32_t tok = 0;
+    plain_tokens.clear();
     t0 = Clock::now();
     for (int i = 0; i < a.gen; ++i) {
       tok = Argmax(out.logits.data(), cfg.vocab_size);
+      plain_tokens.push_back(tok);
       SeqChunk d{slot, std::span<const int32_t>(&tok, 1)};
       model->Step(cache, {&d, 1}, {}, out);
     }
     best_decode = std::min(best_decode, Seconds(t0));
-    progress.Update(++done, r + 1 < a.reps ? "prefill" : BatchLabel(batches[0]));
+    plain_tokens.push_back(Argmax(out.logits.data(), cfg.vocab_size));
+    progress.Update(++done, r + 1 < a.reps ? "prefill" : after_decode);
+  }
+  SpeculativeBench sb;
+  if (spec) {
+    auto rep_done = [&](int r) {
+      progress.Update(++done, r + 1 < a.reps ? "speculative decode" : BatchLabel(batches[0]));
+    };
+    sb = TimeSpeculativeDecode(*model, prompt, a.gen, a.reps, rep_done);
   }
   std::vector<double> best_batch(nb);
   for (int k = 0; k < nb; ++k) {
@@ -184,6 +233,15 @@ int RunBench(const BenchArgs& a) {
   const double decode_tps = a.gen / best_decode;
   const double roofline_tps = bw * 1e9 / cost.decode_weight_bytes;
   const double prefill_gflops = prefill_tps * cost.prefill_flops / 1e9;
+  // Speculative figures over the decode steps only, like decode_tps: the tokens after the
+  // prefill's one, per second of the decode loop and per main-model step.
+  const SpeculativeStats& ss = sb.stats;
+  const int64_t spec_decoded = ss.generation.generated_tokens - 1;
+  const double spec_tps =
+      ss.generation.decode_seconds > 0 ? spec_decoded / ss.generation.decode_seconds : 0;
+  const double spec_per_step =
+      ss.main_steps > 0 ? static_cast<double>(spec_decoded) / ss.main_steps : 0;
+  const bool spec_matches = sb.tokens == plain_tokens;
   const std::string format = WeightFormat(format_bytes);
   const char* isa = IsaName(DetectIsa());
   const std::string cpu = CpuModelName();
@@ -216,6 +274,18 @@ int RunBench(const BenchArgs& a) {
   j["decode_roofline_ratio"] = decode_tps / roofline_tps;
   j["prefill_gflops"] = prefill_gflops;
   j["prefill_flops_ratio"] = prefill_gflops / peak;
+  if (spec) {
+    j["speculative_decode_tokens_per_s"] = spec_tps;
+    j["speculative_acceptance_rate"] = ss.acceptance_rate();
+    j["speculative_tokens_per_step"] = spec_per_step;
+    j["speculative_speedup"] = spec_tps / decode_tps;
+    j["speculative_matches_plain"] = spec_matches;
+    j["speculative_draft_tokens"] = ss.draft_tokens;
+    j["speculative_accepted_tokens"] = ss.accepted_tokens;
+    j["speculative_main_steps"] = ss.main_steps;
+  } else {
+    j["speculative_skipped"] = spec_skipped;
+  }
   if (a.json) {
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -231,6 +301,17 @@ int RunBench(const BenchArgs& a) {
               a.prompt, prefill_tps, prefill_gflops, 100 * prefill_gflops / peak);
   std::printf("%-17s%d tokens: %.2f tok/s; roofline %.2f tok/s -> ratio %.2f\n", "decode", a.gen,
               decode_tps, roofline_tps, decode_tps / roofline_tps);
+  if (spec) {
+    std::printf("%-17s%d tokens: %.2f tok/s = x%.2f plain decode; %lld/%lld drafts accepted "
+                "(%.1f%%), %.2f tokens per main step; %s\n",
+                "speculative", a.gen, spec_tps, spec_tps / decode_tps,
+                static_cast<long long>(ss.accepted_tokens),
+                static_cast<long long>(ss.draft_tokens), 100 * ss.acceptance_rate(),
+                spec_per_step,
+                spec_matches ? "same tokens as plain decode" : "TOKENS DIFFER from plain decode");
+  } else {
+    std::printf("%-17sskipped: %s\n", "speculative", spec_skipped.c_str());
+  }
   for (size_t k = 0; k < batches.size(); ++k) {
     const double tps = static_cast<double>(batches[k]) * a.batch_gen / best_batch[k];
     std::printf("%-17s%d x %d tokens: %.2f tok/s (%.2f per sequence)\n", "batch decode",
@@ -247,7 +328,10 @@ void AddBench(CLI::App& app, Action& action) {
       "Measure prefill, decode and batched decode tokens/s of a model folder, and in the same run "
       "the machine's read bandwidth and FP32 FMA, BF16 dot and INT8 dot peaks; report decode "
       "speed as a ratio of the bandwidth roofline (bandwidth / weight bytes read per token) and "
-      "prefill as a ratio of the FP32 peak. The best of --reps runs is reported.\n"
+      "prefill as a ratio of the FP32 peak. For a model with MTP weights, also MTP speculative "
+      "decoding of the same --gen greedy tokens: its tokens/s, draft acceptance rate, tokens "
+      "per main-model step, speed-up over the plain decode, and whether its tokens equal the "
+      "plain decode's. The best of --reps runs is reported.\n"
       "Example: r1 init --preset r1-distill-qwen-1.5b --out runs/q15 && r1 bench -m runs/q15");
   cmd->add_option("-m,--model", a->model, "Model folder")->required();
   cmd->add_option("--prompt", a->prompt, "Prompt tokens for prefill")->check(CLI::Range(1, 1 << 20));
@@ -263,6 +347,9 @@ void AddBench(CLI::App& app, Action& action) {
       ->check(CLI::Range(1, 1 << 20))
       ->capture_default_str();
   cmd->add_option("--reps", a->reps, "Repetitions (best is reported)")->check(CLI::Range(1, 100));
+  cmd->add_flag("--no-speculative", a->no_speculative,
+                "Skip the MTP speculative decode measurement (run by default when the model has "
+                "MTP weights)");
   cmd->add_flag("--json", a->json, "Print JSON");
   AddThreadsOption(cmd, a->threads);
   cmd->callback([a, &action] { action = [a] { return RunBench(*a); }; });
