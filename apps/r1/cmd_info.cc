@@ -83,8 +83,19 @@ int RunInfo(const InfoArgs& a) {
     source = a.model;
     for (const auto& name : store.Names()) {
       const TensorView& t = store.Get(name);
-      auto& e = dtypes[std::string(DTypeName(t.dtype))];
-      e.first += t.numel();
+      // Quantized codes and block scales are named by what they are, not by their carrier dtype.
+      std::string key(DTypeName(t.dtype));
+      int64_t elements = t.numel();
+      if (name.ends_with("_scale") || name.ends_with("_scale_inv")) {
+        key = "scales";
+      } else if (t.dtype == DType::kI8) {
+        key = "Q8_0";
+      } else if (t.dtype == DType::kU8) {
+        key = "Q4_0";
+        elements *= 2;  // two codes per byte (rows padded to whole blocks of 32)
+      }
+      auto& e = dtypes[key];
+      e.first += elements;
       e.second += static_cast<int64_t>(t.nbytes);
       weight_bytes += static_cast<int64_t>(t.nbytes);
       const bool fp8_scale = name.ends_with("_scale_inv");
@@ -198,6 +209,12 @@ int RunInfo(const InfoArgs& a) {
               Human(static_cast<double>(pc.total), "").c_str(), Commas(pc.total).c_str(),
               Human(static_cast<double>(pc.active), "").c_str(), Commas(pc.active).c_str());
   if (pc.mtp) std::printf("MTP modules    %s parameters as stored\n", Commas(pc.mtp).c_str());
+  if (!cfg.quant_format.empty())
+    std::printf("quantization   %s: codes with one F16 scale per %d values (r1 quantize)\n",
+                cfg.quant_format.c_str(), kQuantBlock);
+  else if (cfg.fp8_declared)
+    std::printf("quantization   FP8 E4M3 with one scale per %dx%d block\n", cfg.fp8_block[0],
+                cfg.fp8_block[1]);
   for (auto& [name, e] : dtypes)
     std::printf("dtype %-8s %s elements, %s\n", name.c_str(), Commas(e.first).c_str(),
                 Human(static_cast<double>(e.second), "B").c_str());

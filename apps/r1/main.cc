@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   r1::cli::AddChat(app, action);
   r1::cli::AddTrain(app, action);
   r1::cli::AddPlot(app, action);
+  r1::cli::AddQuantize(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -267,7 +267,34 @@ class DenseCollector : public Binder {
   std::vector<DenseTensor> out;
 };
 
+// Binds like Binder, then lists each tensor without converting it.
+class StoredCollector : public Binder {
+ public:
+  using Binder::Binder;
+  void Mat(Matrix*, const std::string& name, int64_t rows, int64_t cols, bool optional) override {
+    Matrix m;
+    Binder::Mat(&m, name, rows, cols, optional);
+    if (!m.empty()) out.push_back({name, true, m});
+  }
+  void Vec(std::vector<float>*, const std::string& name, int64_t n, bool optional) override {
+    std::vector<float> v;
+    Binder::Vec(&v, name, n, optional);
+    if (!v.empty()) out.push_back({name, false, Matrix{}});
+  }
+  std::vector<StoredTensor> out;
+};
+
 }  // namespace
+
+std::vector<StoredTensor> ListStoredTensors(
+    const Config& cfg, const TensorStore& store,
+    std::vector<std::shared_ptr<std::vector<float>>>& owned_scales) {
+  StoredCollector c(cfg, store);
+  Weights scratch;
+  VisitAll(cfg, &scratch, /*include_mtp=*/true, c);
+  for (auto& s : c.owned_scales_) owned_scales.push_back(s);
+  return std::move(c.out);
+}
 
 std::vector<DenseTensor> LoadDenseTensors(const Config& cfg, const TensorStore& store,
                                           bool include_mtp) {

@@ -81,4 +81,17 @@ struct DenseTensor {
 std::vector<DenseTensor> LoadDenseTensors(const Config& cfg, const TensorStore& store,
                                           bool include_mtp);
 
+// Every tensor BindWeights would bind, in checkpoint order, as stored: matrices as views into the
+// store (with their FP8 or Q8/Q4 scales), vectors by name only. Absent optional tensors are left
+// out. For `r1 quantize`, which re-encodes matrices and copies the rest. FP8 scales stored in
+// another dtype are converted into `owned_scales`, which must outlive the views.
+struct StoredTensor {
+  std::string name;
+  bool is_matrix;
+  Matrix matrix;  // empty for vectors
+};
+std::vector<StoredTensor> ListStoredTensors(
+    const Config& cfg, const TensorStore& store,
+    std::vector<std::shared_ptr<std::vector<float>>>& owned_scales);
+
 }  // namespace r1
