@@ -29,6 +29,7 @@ void AddChat(CLI::App& app, Action& action);
 void AddPlot(CLI::App& app, Action& action);
 void AddTrain(CLI::App& app, Action& action);
 void AddQuantize(CLI::App& app, Action& action);
+void AddPerplexity(CLI::App& app, Action& action);
 
 // Parses "1,2,3" (spaces allowed) into token ids; throws r1::Error naming `flag` on junk.
 std::vector<int32_t> ParseIdList(const std::string& s, const std::string& flag = "--prompt-ids");

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   r1::cli::AddTrain(app, action);
   r1::cli::AddPlot(app, action);
   r1::cli::AddQuantize(app, action);
+  r1::cli::AddPerplexity(app, action);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

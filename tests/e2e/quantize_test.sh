@@ -39,6 +39,29 @@ for dir in $(golden_dirs); do
   done
 done
 
+# r1 perplexity on a model with a real tokenizer, before and after quantization.
+text="$E2E_DIR/../../README.md"
+mkdir -p "$TMP/tok"
+if "$R1" tokenizer train --input "$text" --vocab-size 400 --out "$TMP/tok/tokenizer.json" >/dev/null 2>&1 &&
+  "$R1" init --preset v3-nano --tokenizer "$TMP/tok" --out "$TMP/nano" --seed 2 >/dev/null 2>&1 &&
+  "$R1" quantize -m "$TMP/nano" --to q8 -o "$TMP/nano-q8" >/dev/null 2>&1; then
+  ok "tokenizer, v3-nano and its q8 copy"
+  for m in nano nano-q8; do
+    if "$R1" perplexity -m "$TMP/$m" -f "$text" --context 64 --chunks 6 --json >"$TMP/$m.ppl.json" 2>"$TMP/ppl.err"; then
+      check="j['windows'] == 6 and j['tokens_scored'] == 6 * 63 and 1 < j['perplexity'] < 10000 and abs(j['perplexity'] - __import__('math').exp(j['mean_nll'])) < 1e-6 * j['perplexity']"
+      [ "$(json_get "$TMP/$m.ppl.json" "$check")" = "true" ] && ok "$m: perplexity $(json_get "$TMP/$m.ppl.json" 'round(j["perplexity"], 3)')" ||
+        fail "$m: perplexity JSON: $(cat "$TMP/$m.ppl.json")"
+    else
+      fail "$m: r1 perplexity failed: $(tail -c 400 "$TMP/ppl.err")"
+    fi
+  done
+  # A random model is near-uniform: Q8 moves its perplexity by well under a percent.
+  close=$(json_get "$TMP/nano-q8.ppl.json" "abs(j['perplexity'] / $(json_get "$TMP/nano.ppl.json" 'j["perplexity"]') - 1) < 0.01")
+  [ "$close" = "true" ] && ok "q8 perplexity within 1% of bf16" || fail "q8 perplexity far from bf16"
+else
+  fail "could not build the perplexity test model"
+fi
+
 first=$(golden_dirs | head -1)
 rc=0
 "$R1" quantize -m "$first/model" --to q3 -o "$TMP/bad" >"$TMP/e.out" 2>&1 || rc=$?
