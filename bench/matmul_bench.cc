@@ -9,12 +9,14 @@
 #include "r1/core/dtype.h"
 #include "r1/core/thread_pool.h"
 #include "r1/kernels/matmul.h"
+#include "r1/kernels/quantize_rows.h"
 
 namespace {
 
 struct Weights {
   std::vector<uint8_t> bytes;
   std::vector<float> scales;
+  std::vector<uint16_t> qscales;
   r1::Matrix m;
 };
 
@@ -22,6 +24,27 @@ Weights MakeWeights(r1::DType dt, int64_t rows, int64_t cols) {
   Weights w;
   std::mt19937 rng(1);
   std::normal_distribution<float> nd(0, 0.02f);
+  w.m.dtype = dt;
+  w.m.rows = rows;
+  w.m.cols = cols;
+  if (w.m.quantized()) {
+    const int64_t row_bytes = w.m.row_bytes(), blocks = w.m.qblocks();
+    w.bytes.resize(rows * row_bytes);
+    w.qscales.resize(rows * blocks);
+    std::vector<float> row(cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      for (float& v : row) v = nd(rng);
+      if (dt == r1::DType::kI8)
+        r1::QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(w.bytes.data()) + r * cols,
+                          w.qscales.data() + r * blocks);
+      else
+        r1::QuantizeRowQ4(row.data(), cols, w.bytes.data() + r * row_bytes,
+                          w.qscales.data() + r * blocks);
+    }
+    w.m.data = w.bytes.data();
+    w.m.qscale = w.qscales.data();
+    return w;
+  }
   w.bytes.resize(rows * cols * r1::DTypeSize(dt));
   for (int64_t i = 0; i < rows * cols; ++i) {
     const float v = nd(rng);
@@ -32,10 +55,7 @@ Weights MakeWeights(r1::DType dt, int64_t rows, int64_t cols) {
       default: break;
     }
   }
-  w.m.dtype = dt;
   w.m.data = w.bytes.data();
-  w.m.rows = rows;
-  w.m.cols = cols;
   if (dt == r1::DType::kF8E4M3) {
     w.scales.assign(((rows + 127) / 128) * ((cols + 127) / 128), 0.001f);
     w.m.scale = w.scales.data();
@@ -59,11 +79,42 @@ void BM_MatMul(benchmark::State& state, r1::DType dt) {
                                                  benchmark::Counter::kIs1000);
 }
 
+// Decode as it runs: one token against matrices that are not in any cache. Cycles through
+// enough copies (at least 1 GiB) that each product streams its weights from DRAM, which is what
+// decode_roofline_ratio measures against.
+void BM_MatVecFromDram(benchmark::State& state, r1::DType dt) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  std::vector<Weights> copies;
+  copies.push_back(MakeWeights(dt, rows, cols));
+  const size_t bytes = copies[0].m.bytes();
+  while (copies.size() * bytes < (1ull << 30)) {
+    copies.push_back(copies[0]);
+    copies.back().m.data = copies.back().bytes.data();
+    if (copies.back().m.quantized()) copies.back().m.qscale = copies.back().qscales.data();
+  }
+  std::vector<float> x(cols, 0.5f), y(rows);
+  r1::ThreadPool& pool = r1::DefaultPool();
+  size_t i = 0;
+  for (auto _ : state) {
+    r1::MatMul(copies[i].m, x.data(), 1, y.data(), pool);
+    benchmark::DoNotOptimize(y.data());
+    i = (i + 1) % copies.size();
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes),
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+#define DRAM_SHAPE Args({8960, 1536})->UseRealTime()
+BENCHMARK_CAPTURE(BM_MatVecFromDram, bf16, r1::DType::kBF16)->DRAM_SHAPE;
+BENCHMARK_CAPTURE(BM_MatVecFromDram, q8, r1::DType::kI8)->DRAM_SHAPE;
+BENCHMARK_CAPTURE(BM_MatVecFromDram, q4, r1::DType::kU8)->DRAM_SHAPE;
+
 // R1-Distill-Qwen-1.5B MLP shapes: gate/up [8960, 1536].
 #define SHAPES Args({8960, 1536, 1})->Args({8960, 1536, 64})->UseRealTime()
 BENCHMARK_CAPTURE(BM_MatMul, f32, r1::DType::kF32)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, bf16, r1::DType::kBF16)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, fp8, r1::DType::kF8E4M3)->SHAPES;
+BENCHMARK_CAPTURE(BM_MatMul, q8, r1::DType::kI8)->SHAPES;
+BENCHMARK_CAPTURE(BM_MatMul, q4, r1::DType::kU8)->SHAPES;
 
 }  // namespace
 
