@@ -7,6 +7,7 @@
 
 #include "r1/core/error.h"
 #include "r1/kernels/gemm.h"
+#include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/simd.h"
 
 #if defined(__x86_64__)
@@ -622,6 +623,18 @@ void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float*
   if (n <= 0 || w.rows <= 0) return;
   if (n >= kGemmMinTokens && w.cols >= 16) {
     MatMulGemm(w, x, x_stride, n, y, y_stride, bias, pool);
+    return;
+  }
+  if (Int8ActivationsEnabled() && Int8MatVecApplies(w)) {
+    // Quantized once by the caller; the workers read this thread's copy through the pointer.
+    thread_local std::vector<Int8Activations> quantized;
+    if (quantized.size() < static_cast<size_t>(n)) quantized.resize(n);
+    for (int64_t t = 0; t < n; ++t) QuantizeActivations(x + t * x_stride, w.cols, quantized[t]);
+    const Int8Activations* xq = quantized.data();
+    const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, w.cols * n));
+    pool.ParallelFor(w.rows, grain, [&, xq](int64_t r0, int64_t r1, int) {
+      Int8MatVecRows(w, r0, r1, xq, n, y, y_stride, bias);
+    });
     return;
   }
   // Aim for chunks of at least ~64k multiply-adds so scheduling stays negligible.

@@ -1,0 +1,167 @@
+// The int8-activation decode path for Q8/Q4 weights: the activation layout, the VNNI kernel
+// against a scalar computation of the same integer arithmetic (tight), against the float
+// reference (bounded by the activations' 8-bit rounding), and the switch back to the float path.
+#include "r1/kernels/matvec_int8.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "r1/core/dtype.h"
+#include "r1/core/thread_pool.h"
+#include "r1/kernels/matmul.h"
+#include "r1/kernels/quantize_rows.h"
+
+namespace r1 {
+namespace {
+
+struct QMatrix {
+  std::vector<uint8_t> codes;
+  std::vector<uint16_t> scales;
+  std::vector<float> dense;  // the dequantized values
+  Matrix m;
+};
+
+// Random normal weights encoded by the library's quantizer; for Q8, a few codes forced to -128
+// (files may hold them even though the quantizer never writes them).
+QMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
+  QMatrix q;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  q.m.dtype = dtype;
+  q.m.rows = rows;
+  q.m.cols = cols;
+  const int64_t blocks = cols / kQuantBlock, rb = q.m.row_bytes();
+  q.codes.resize(rows * rb);
+  q.scales.resize(rows * blocks);
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float& v : row) v = nd(rng);
+    if (dtype == DType::kI8) {
+      QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(q.codes.data()) + r * cols,
+                    q.scales.data() + r * blocks);
+      if (r % 3 == 0) reinterpret_cast<int8_t*>(q.codes.data())[r * cols + (r % cols)] = -128;
+    } else {
+      QuantizeRowQ4(row.data(), cols, q.codes.data() + r * rb, q.scales.data() + r * blocks);
+    }
+  }
+  q.m.data = q.codes.data();
+  q.m.qscale = q.scales.data();
+  q.dense.resize(rows * cols);
+  for (int64_t r = 0; r < rows; ++r) q.m.DequantRow(r, 0, cols, q.dense.data() + r * cols);
+  return q;
+}
+
+std::vector<float> Activations(int64_t n, int64_t cols, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(n * cols);
+  for (float& v : x) v = nd(rng);
+  // An outlier (as in real hidden states) and an all-zero block.
+  x[3] = 40.0f;
+  if (cols >= 64) std::fill(x.begin() + 32, x.begin() + 64, 0.0f);
+  return x;
+}
+
+TEST(Int8Activations, LayoutAndRounding) {
+  const int64_t cols = 128;
+  auto x = Activations(1, cols, 1);
+  Int8Activations q;
+  QuantizeActivations(x.data(), cols, q);
+  ASSERT_EQ(q.dx.size(), 4u);
+  EXPECT_FLOAT_EQ(q.dx[0], 40.0f / 127.0f);
+  EXPECT_EQ(q.dx[1], 0.0f);
+  for (int64_t c = 0; c < cols; ++c) {
+    EXPECT_GE(q.code[c], -127);
+    if (q.dx[c / 32] > 0) {
+      EXPECT_LE(std::fabs(q.code[c] * q.dx[c / 32] - x[c]), 0.5f * q.dx[c / 32] * 1.0001f);
+    }
+  }
+  for (int64_t g = 0; g < 2; ++g) {
+    for (int k = 0; k < 64; ++k) {
+      const int seg = k / 16;
+      const int64_t src = g * 64 + (seg % 2) * 32 + (seg / 2) * 16 + k % 16;
+      EXPECT_EQ(q.q4_code[g * 64 + k], q.code[src]) << g << " " << k;
+    }
+    for (int lane = 0; lane < 16; ++lane) {
+      EXPECT_EQ(q.q8_dx[g * 16 + lane], q.dx[2 * g + lane / 8]);
+      EXPECT_EQ(q.q4_dx[g * 16 + lane], q.dx[2 * g + (lane / 4) % 2]);
+      int sum = 0;
+      for (int k = 0; k < 4; ++k) sum += q.q4_code[g * 64 + 4 * lane + k];
+      EXPECT_EQ(q.q4_bias[g * 16 + lane], -8 * sum);
+    }
+  }
+}
+
+class Int8MatVec : public ::testing::TestWithParam<DType> {
+ protected:
+  void SetUp() override {
+    QMatrix probe = Make(GetParam(), 1, 64, 1);
+    if (!Int8MatVecApplies(probe.m)) GTEST_SKIP() << "CPU without AVX512-VNNI";
+  }
+  void TearDown() override { SetInt8Activations(true); }
+};
+
+TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
+  ASSERT_TRUE(Int8ActivationsEnabled());
+  for (int threads : {1, 2}) {
+    ThreadPool pool(threads);
+    for (int64_t cols : {64, 192, 640, 1536}) {
+      for (int64_t rows : {1, 3, 17, 130}) {
+        QMatrix q = Make(GetParam(), rows, cols, static_cast<uint32_t>(rows * cols));
+        for (int64_t n : {1, 2, 5, 11}) {
+          auto x = Activations(n, cols, static_cast<uint32_t>(n + cols));
+          std::vector<float> bias(rows);
+          for (int64_t r = 0; r < rows; ++r) bias[r] = 0.25f * static_cast<float>(r % 5);
+          std::vector<float> got(n * rows), want(n * rows), exact(n * rows);
+          MatMul(q.m, x.data(), n, got.data(), pool, bias.data());
+          Int8MatVecReference(q.m, x.data(), n, want.data(), bias.data());
+          MatMulReference(q.m, x.data(), n, exact.data(), bias.data());
+          for (int64_t t = 0; t < n; ++t) {
+            for (int64_t r = 0; r < rows; ++r) {
+              double mag = std::fabs(bias[r]);
+              for (int64_t c = 0; c < cols; ++c)
+                mag += std::fabs(double(q.dense[r * cols + c]) * x[t * cols + c]);
+              const float g = got[t * rows + r];
+              ASSERT_NEAR(g, want[t * rows + r], 1e-5 * mag + 1e-6)
+                  << "rows " << rows << " cols " << cols << " n " << n << " t " << t << " r " << r;
+              // The activations' rounding: each within half a step of its block's scale.
+              double rounding = 0;
+              for (int64_t c = 0; c < cols; ++c) {
+                float amax = 0;
+                for (int64_t k = c / 32 * 32; k < c / 32 * 32 + 32; ++k)
+                  amax = std::max(amax, std::fabs(x[t * cols + k]));
+                rounding += std::fabs(q.dense[r * cols + c]) * 0.5 * amax / 127.0;
+              }
+              ASSERT_NEAR(g, exact[t * rows + r], 1.001 * rounding + 1e-5 * mag + 1e-6)
+                  << "vs float: rows " << rows << " cols " << cols << " n " << n;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_P(Int8MatVec, SwitchedOffGivesTheFloatPath) {
+  SetInt8Activations(false);
+  ThreadPool pool(2);
+  QMatrix q = Make(GetParam(), 33, 256, 4);
+  auto x = Activations(3, 256, 5);
+  std::vector<float> got(3 * 33), want(3 * 33);
+  MatMul(q.m, x.data(), 3, got.data(), pool);
+  MatMulReference(q.m, x.data(), 3, want.data(), nullptr);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], 1e-4f) << i;
+}
+
+INSTANTIATE_TEST_SUITE_P(Formats, Int8MatVec, ::testing::Values(DType::kI8, DType::kU8),
+                         [](const ::testing::TestParamInfo<DType>& info) {
+                           return std::string(info.param == DType::kI8 ? "Q8" : "Q4");
+                         });
+
+}  // namespace
+}  // namespace r1
