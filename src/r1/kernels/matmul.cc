@@ -46,7 +46,22 @@ R1_INLINE int Q4Code(const uint8_t* row, int64_t c) {
 }
 }  // namespace
 
+#if defined(__x86_64__)
+namespace {
+namespace avx512 {
+R1_TARGET_AVX512 bool WidenRange(const Matrix& w, int64_t r, int64_t c0, int64_t c1, float* out);
+}  // namespace avx512
+}  // namespace
+#endif
+
 void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
+#if defined(__x86_64__)
+  // Vectorized for ranges that start on a block of 32: the absorbed MLA reads kv_b this way
+  // every decode step, and the scalar Q8/Q4 decoding below showed up in profiles.
+  static const bool avx512 = DetectIsa() == IsaLevel::kAvx512;
+  if (avx512 && c0 % kQuantBlock == 0 && c1 - c0 >= 16 && avx512::WidenRange(*this, r, c0, c1, out))
+    return;
+#endif
   const size_t base = static_cast<size_t>(r) * cols;
   switch (dtype) {
     case DType::kF32: {
@@ -481,6 +496,39 @@ R1_TARGET_AVX512 R1_INLINE void WidenSegment(const Row& row, const Scalar& scala
   int64_t c = c0;
   for (; c + 16 <= c1; c += 16) _mm512_storeu_ps(out + c, row.Load(c));
   for (; c < c1; ++c) out[c] = scalar(c);
+}
+
+// Elements [c0, c1) of row r (c0 a multiple of 32) for the formats whose vector loaders take any
+// such range; false for the others (F32 is a copy; FP8 blocks would need splitting).
+R1_TARGET_AVX512 bool WidenRange(const Matrix& w, int64_t r, int64_t c0, int64_t c1, float* out) {
+  const size_t base = static_cast<size_t>(r) * w.cols;
+  out -= c0;
+  switch (w.dtype) {
+    case DType::kBF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(w.data) + base;
+      WidenSegment(Bf16Row{p}, LoadBf16{p}, c0, c1, out);
+      return true;
+    }
+    case DType::kF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(w.data) + base;
+      WidenSegment(F16Row{p}, LoadF16{p}, c0, c1, out);
+      return true;
+    }
+    case DType::kI8: {
+      const int8_t* p = reinterpret_cast<const int8_t*>(w.data) + base;
+      const uint16_t* qs = w.qscale + r * w.qblocks();
+      WidenSegment(Q8Row{p, qs}, LoadQ8{p, qs}, c0, c1, out);
+      return true;
+    }
+    case DType::kU8: {
+      const uint8_t* p = w.data + r * w.row_bytes();
+      const uint16_t* qs = w.qscale + r * w.qblocks();
+      WidenSegment(Q4Row{p, qs}, LoadQ4{p, qs}, c0, c1, out);
+      return true;
+    }
+    default:
+      return false;
+  }
 }
 
 R1_TARGET_AVX512 void WidenRows(const Matrix& w, int64_t r0, int64_t r1, float* out) {
