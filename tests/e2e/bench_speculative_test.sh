@@ -8,29 +8,6 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" "$@"
 
-# check_json FILE PYEXPR MESSAGE
-check_json() {
-  if "$PY" -c 'import json,math,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$TMP/cj.err"; then
-    ok "$3"
-  else
-    fail "$3: check [$2] failed on $(head -c 1500 "$1" | tr '\n' ' ') $(head -c 300 "$TMP/cj.err")"
-  fi
-}
-
-# run_ok LABEL OUTFILE CMD...: CMD must exit 0; stdout goes to OUTFILE.
-run_ok() {
-  local label=$1 outf=$2
-  shift 2
-  local rc=0
-  "$@" >"$outf" 2>"$TMP/run.err" || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    fail "$label: '$*' exited $rc: $(tail -c 500 "$TMP/run.err")"
-    echo '{}' >"$outf"
-    return 1
-  fi
-  ok "$label"
-}
-
 D="$TMP/nano"
 run_ok "init v3-nano" "$TMP/init.out" "$R1" init --preset v3-nano --out "$D" --seed 5 || true
 TINY=(--prompt 16 --gen 24 --reps 1 --batch 1 --batch-prompt 4 --batch-gen 2 --threads 2)

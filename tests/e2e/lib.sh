@@ -42,6 +42,31 @@ golden_dirs() {
   return 0
 }
 
+# check_json FILE PYEXPR MESSAGE: ok if the Python expression (on the parsed JSON `j`, with math
+# imported) is true, else fail with the start of the file.
+check_json() {
+  if "$PY" -c 'import json,math,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>"$TMP/cj.err"; then
+    ok "$3"
+  else
+    fail "$3: check [$2] failed on $(head -c 1500 "$1" | tr '\n' ' ') $(head -c 300 "$TMP/cj.err")"
+  fi
+}
+
+# run_ok LABEL OUTFILE CMD...: CMD must exit 0; stdout goes to OUTFILE (an empty JSON object
+# when it fails, so later check_json calls report instead of crashing).
+run_ok() {
+  local label=$1 outf=$2
+  shift 2
+  local rc=0
+  "$@" >"$outf" 2>"$TMP/run.err" || rc=$?
+  if [ "$rc" -ne 0 ]; then
+    fail "$label: '$*' exited $rc: $(tail -c 500 "$TMP/run.err")"
+    echo '{}' >"$outf"
+    return 1
+  fi
+  ok "$label"
+}
+
 # json_get FILE EXPR: evaluate a python expression on the parsed JSON `j` and print it.
 json_get() {
   "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); v=eval(sys.argv[2]); print(json.dumps(v) if isinstance(v,(list,dict,bool)) or v is None else v)' "$1" "$2"
