@@ -7,6 +7,7 @@
 
 #include "r1/core/error.h"
 #include "r1/kernels/gemm.h"
+#include "r1/kernels/ops.h"
 #include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/simd.h"
 
@@ -114,7 +115,7 @@ void Matrix::AxpyRow(int64_t r, int64_t c0, int64_t c1, float a, float* out) con
   for (int64_t c = c0; c < c1; c += 256) {
     const int64_t e = std::min(c1, c + 256);
     DequantRow(r, c, e, buf);
-    for (int64_t i = c; i < e; ++i) out[i - c0] += a * buf[i - c];
+    Axpy(a, buf, out + (c - c0), e - c);
   }
 }
 

@@ -45,7 +45,12 @@ void SiluMul(float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) a[i] = a[i] / (1.0f + std::exp(-a[i])) * b[i];
 }
 
-float Dot(const float* a, const float* b, int64_t n) {
+// Dot and Axpy carry attention over the cache (one of each per cached position, head and layer
+// every step), so they get AVX-512/AVX2 clones chosen at load time; the rest of this file is
+// light enough for the baseline build.
+#define R1_ATTENTION_LOOP __attribute__((target_clones("avx512f", "avx2", "default")))
+
+R1_ATTENTION_LOOP float Dot(const float* a, const float* b, int64_t n) {
   float acc[16] = {};
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
@@ -56,7 +61,7 @@ float Dot(const float* a, const float* b, int64_t n) {
   return s;
 }
 
-void Axpy(float a, const float* x, float* y, int64_t n) {
+R1_ATTENTION_LOOP void Axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
