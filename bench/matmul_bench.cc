@@ -108,8 +108,11 @@ BENCHMARK_CAPTURE(BM_MatVecFromDram, bf16, r1::DType::kBF16)->DRAM_SHAPE;
 BENCHMARK_CAPTURE(BM_MatVecFromDram, q8, r1::DType::kI8)->DRAM_SHAPE;
 BENCHMARK_CAPTURE(BM_MatVecFromDram, q4, r1::DType::kU8)->DRAM_SHAPE;
 
-// R1-Distill-Qwen-1.5B MLP shapes: gate/up [8960, 1536].
-#define SHAPES Args({8960, 1536, 1})->Args({8960, 1536, 64})->UseRealTime()
+// R1-Distill-Qwen-1.5B MLP shapes: gate/up [8960, 1536] and down [1536, 8960]; a 512-token
+// prompt is r1 bench's prefill.
+#define SHAPES \
+  Args({8960, 1536, 1})->Args({8960, 1536, 64})->Args({8960, 1536, 512})->Args({1536, 8960, 512}) \
+      ->UseRealTime()
 BENCHMARK_CAPTURE(BM_MatMul, f32, r1::DType::kF32)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, bf16, r1::DType::kBF16)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, fp8, r1::DType::kF8E4M3)->SHAPES;

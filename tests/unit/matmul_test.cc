@@ -2,6 +2,7 @@
 // MatMulReference on odd shapes and every stored weight type, plus exact decoding checks for the
 // bit-manipulation loaders and the Matrix row helpers.
 #include "r1/kernels/matmul.h"
+#include "r1/kernels/gemm_bf16.h"
 
 #include <gtest/gtest.h>
 
@@ -429,10 +430,24 @@ TEST(MatMulTest, EveryBf16FiniteCodeDecodesExactly) {
   for (int t = 0; t < 64; ++t) x[t * 64 + t] = 1.0f;
   std::vector<float> y(64 * w.rows);
   ThreadPool pool(1);
+  // The widening path decodes every code exactly.
+  SetBf16Gemm(false);
   MatMul(w, x.data(), 64, y.data(), pool);
+  SetBf16Gemm(true);
   for (int64_t r = 0; r < w.rows; ++r)
     for (int t = 0; t < 64; ++t)
       ASSERT_EQ(y[t * w.rows + r], Bf16ToF32(codes[r * 64 + t])) << "code " << codes[r * 64 + t];
+  // The BF16 GEMM (vdpbf16ps) too, except that it flushes subnormal weights (below 1.2e-38 in
+  // magnitude, which trained weights never are) to zero.
+  if (!Bf16GemmApplies(w)) return;
+  MatMul(w, x.data(), 64, y.data(), pool);
+  for (int64_t r = 0; r < w.rows; ++r) {
+    for (int t = 0; t < 64; ++t) {
+      const uint16_t code = codes[r * 64 + t];
+      const bool subnormal = ((code >> 7) & 0xff) == 0;
+      ASSERT_EQ(y[t * w.rows + r], subnormal ? 0.0f : Bf16ToF32(code)) << "code " << code;
+    }
+  }
 }
 
 }  // namespace

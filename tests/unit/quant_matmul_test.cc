@@ -20,6 +20,7 @@
 #include "r1/core/thread_pool.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/matrix.h"
+#include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/simd.h"
 
 namespace r1 {
@@ -228,7 +229,16 @@ TEST(QuantMatrixTest, WidenRowsBitExact) {
 
 // --- MatMul / MatMulRows against a double reference ----------------------------------------
 
+// These tests pin down the float32-activation kernels; the int8-activation ones (decode and
+// GEMM) have their own tests against an integer reference (matvec_int8_test, gemm_int8_test).
+struct Float32Activations {
+  bool was = Int8ActivationsEnabled();
+  Float32Activations() { SetInt8Activations(false); }
+  ~Float32Activations() { SetInt8Activations(was); }
+};
+
 void CheckMatMulVsDouble(const Format& f, uint32_t seed) {
+  const Float32Activations float32_activations;
   ASSERT_LT(kTokens[0], kGemmMinTokens);
   ASSERT_GE(kTokens[std::size(kTokens) - 1], kGemmMinTokens);
   std::mt19937 rng(seed);
@@ -357,6 +367,7 @@ QuantMatrix MakeSpecial(const Format& f, std::mt19937& rng) {
 }
 
 TEST(QuantSpecialTest, ZeroAndSubnormalScalesAndExtremeCodes) {
+  const Float32Activations float32_activations;
   std::mt19937 rng(31);
   ThreadPool pool(2);
   for (const Format& f : kFormats) {

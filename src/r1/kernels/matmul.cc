@@ -7,6 +7,8 @@
 
 #include "r1/core/error.h"
 #include "r1/kernels/gemm.h"
+#include "r1/kernels/gemm_bf16.h"
+#include "r1/kernels/gemm_int8.h"
 #include "r1/kernels/ops.h"
 #include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/simd.h"
@@ -670,6 +672,14 @@ void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float*
   }
   if (w.quantized() && !w.qscale) throw Error(w.name + ": quantized weight without scales");
   if (n <= 0 || w.rows <= 0) return;
+  if (n >= kGemmMinTokens && Int8ActivationsEnabled() && Int8GemmApplies(w)) {
+    Int8Gemm(w, x, x_stride, n, y, y_stride, bias, pool);
+    return;
+  }
+  if (n >= kGemmMinTokens && Bf16GemmEnabled() && Bf16GemmApplies(w)) {
+    Bf16Gemm(w, x, x_stride, n, y, y_stride, bias, pool);
+    return;
+  }
   if (n >= kGemmMinTokens && w.cols >= 16) {
     MatMulGemm(w, x, x_stride, n, y, y_stride, bias, pool);
     return;

@@ -29,6 +29,24 @@ IsaLevel DetectIsa() {
   return level;
 }
 
+bool CpuHasAvx512Vnni() {
+#if defined(__x86_64__)
+  static const bool yes = DetectIsa() == IsaLevel::kAvx512 && __builtin_cpu_supports("avx512vnni");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvx512Bf16() {
+#if defined(__x86_64__)
+  static const bool yes = DetectIsa() == IsaLevel::kAvx512 && __builtin_cpu_supports("avx512bf16");
+  return yes;
+#else
+  return false;
+#endif
+}
+
 const char* IsaName(IsaLevel level) {
   switch (level) {
     case IsaLevel::kBaseline: return "x86-64 baseline";

@@ -10,9 +10,15 @@
 #if defined(__x86_64__)
 #define R1_TARGET_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,bmi2")))
 #define R1_TARGET_AVX2 __attribute__((target("avx2,fma,f16c,bmi2")))
+#define R1_TARGET_AVX512_VNNI \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
+#define R1_TARGET_AVX512_BF16 \
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c,bmi2")))
 #else
 #define R1_TARGET_AVX512
 #define R1_TARGET_AVX2
+#define R1_TARGET_AVX512_VNNI
+#define R1_TARGET_AVX512_BF16
 #endif
 
 namespace r1 {
@@ -22,5 +28,10 @@ enum class IsaLevel { kBaseline, kAvx2, kAvx512 };
 // The level used by the kernels; R1_ISA=baseline|avx2|avx512 in the environment caps it.
 IsaLevel DetectIsa();
 const char* IsaName(IsaLevel level);
+
+// AVX-512 (not capped by R1_ISA) plus VNNI's int8 dot products (`vpdpbusd`).
+bool CpuHasAvx512Vnni();
+// AVX-512 (not capped by R1_ISA) plus BF16 dot products (`vdpbf16ps`).
+bool CpuHasAvx512Bf16();
 
 }  // namespace r1

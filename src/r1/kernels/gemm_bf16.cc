@@ -1,0 +1,193 @@
+#include "r1/kernels/gemm_bf16.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "r1/core/dtype.h"
+#include "r1/core/error.h"
+#include "r1/kernels/simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace r1 {
+
+namespace {
+
+constexpr int kPanelRows = 32;                   // two vectors of 16 float32 lanes
+constexpr int kPairBytes = kPanelRows * 4;       // one column pair of a repacked panel
+constexpr int kMaxTileTokens = 6;
+
+std::atomic<bool>& Enabled() {
+  static std::atomic<bool> on = [] {
+    const char* e = std::getenv("R1_BF16_GEMM");
+    return !(e && std::string(e) == "0");
+  }();
+  return on;
+}
+
+// Activations of n tokens as BF16 pairs: for column pair p of token t, 4 bytes of hi terms then 4
+// bytes of lo terms at t * pairs * 8 + p * 8.
+struct SplitTokens {
+  int64_t pairs = 0;
+  std::vector<uint32_t> words;  // [n][pairs][2]
+};
+
+}  // namespace
+
+void SetBf16Gemm(bool on) { Enabled() = on; }
+bool Bf16GemmEnabled() { return Enabled(); }
+
+bool Bf16GemmApplies(const Matrix& w) {
+  return w.dtype == DType::kBF16 && w.cols > 0 && w.cols % 2 == 0 && CpuHasAvx512Bf16();
+}
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 headers initialize `_mm512_undefined_*` from themselves, which its own
+// -Wmaybe-uninitialized reports at every inlined use.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace {
+
+R1_TARGET_AVX512_BF16 R1_INLINE __m512 WidenBf16(__m256i h) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+R1_TARGET_AVX512_BF16 void SplitToken(const float* x, int64_t cols, uint32_t* out) {
+  int64_t c = 0;
+  // 16 columns (8 pairs) per step: hi and lo as 16 BF16 each, then interleaved per pair.
+  for (; c + 16 <= cols; c += 16) {
+    const __m512 v = _mm512_loadu_ps(x + c);
+    const __m256i hi = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
+    const __m256i lo =
+        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_sub_ps(v, WidenBf16(hi))));
+    // As 32-bit words: hi pairs in words 0-7, lo pairs in words 8-15, then interleaved.
+    const __m512i both = _mm512_inserti64x4(_mm512_castsi256_si512(hi), lo, 1);
+    const __m512i words = _mm512_permutexvar_epi32(
+        _mm512_setr_epi32(0, 8, 1, 9, 2, 10, 3, 11, 4, 12, 5, 13, 6, 14, 7, 15), both);
+    _mm512_storeu_si512(out + c, words);
+  }
+  for (; c < cols; c += 2) {
+    uint16_t h[2], l[2];
+    for (int j = 0; j < 2; ++j) {
+      h[j] = F32ToBf16(x[c + j]);
+      l[j] = F32ToBf16(x[c + j] - Bf16ToF32(h[j]));
+    }
+    out[c] = h[0] | (static_cast<uint32_t>(h[1]) << 16);
+    out[c + 1] = l[0] | (static_cast<uint32_t>(l[1]) << 16);
+  }
+}
+
+// Rows [r0, r0 + valid) of W: pair p of row i at byte p*128 + i*4 (columns 2p and 2p+1). Rows
+// past `valid` are zero.
+R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel) {
+  const int64_t pairs = w.cols / 2, row_bytes = w.cols * 2;
+  for (int half = 0; half < 2; ++half) {
+    const int first = 16 * half;
+    const int rows_here = std::clamp(valid - first, 0, 16);
+    const __mmask16 live = static_cast<__mmask16>((1u << rows_here) - 1);
+    const __m512i offsets =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int32_t>(row_bytes)));
+    const uint8_t* base = w.data + (r0 + first) * row_bytes;
+    for (int64_t p = 0; p < pairs; ++p)
+      _mm512_storeu_si512(panel + p * kPairBytes + first * 4,
+                          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, offsets,
+                                                      base + 4 * p, 1));
+  }
+}
+
+template <int T>
+R1_TARGET_AVX512_BF16 void Tile(const uint8_t* panel, const SplitTokens& s, int64_t t0, int valid,
+                                float* y, int64_t y_stride, const float* bias) {
+  const int64_t pairs = s.pairs;
+  __m512 h0[T], h1[T], l0[T], l1[T];
+  for (int t = 0; t < T; ++t) h0[t] = h1[t] = l0[t] = l1[t] = _mm512_setzero_ps();
+  const uint32_t* xs = s.words.data() + t0 * pairs * 2;
+  for (int64_t p = 0; p < pairs; ++p) {
+    const __m512bh w0 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * kPairBytes));
+    const __m512bh w1 =
+        reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * kPairBytes + 64));
+    for (int t = 0; t < T; ++t) {
+      const uint32_t* xp = xs + t * pairs * 2 + p * 2;
+      const __m512bh hi = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(xp[0])));
+      const __m512bh lo = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(xp[1])));
+      h0[t] = _mm512_dpbf16_ps(h0[t], w0, hi);
+      h1[t] = _mm512_dpbf16_ps(h1[t], w1, hi);
+      l0[t] = _mm512_dpbf16_ps(l0[t], w0, lo);
+      l1[t] = _mm512_dpbf16_ps(l1[t], w1, lo);
+    }
+  }
+  const __mmask16 m0 = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
+  const __mmask16 m1 =
+      static_cast<__mmask16>(valid >= 32 ? 0xffff : valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
+  __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+  if (bias) {
+    b0 = _mm512_maskz_loadu_ps(m0, bias);
+    b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+  }
+  for (int t = 0; t < T; ++t) {
+    float* yt = y + (t0 + t) * y_stride;
+    _mm512_mask_storeu_ps(yt, m0, _mm512_add_ps(_mm512_add_ps(h0[t], l0[t]), b0));
+    _mm512_mask_storeu_ps(yt + 16, m1, _mm512_add_ps(_mm512_add_ps(h1[t], l1[t]), b1));
+  }
+}
+
+R1_TARGET_AVX512_BF16 void PanelTimesTokens(const uint8_t* panel, const SplitTokens& s, int64_t n,
+                                            int valid, float* y, int64_t y_stride,
+                                            const float* bias) {
+  int64_t t = 0;
+  for (; t + kMaxTileTokens <= n; t += kMaxTileTokens)
+    Tile<kMaxTileTokens>(panel, s, t, valid, y, y_stride, bias);
+  switch (n - t) {
+    case 1: Tile<1>(panel, s, t, valid, y, y_stride, bias); break;
+    case 2: Tile<2>(panel, s, t, valid, y, y_stride, bias); break;
+    case 3: Tile<3>(panel, s, t, valid, y, y_stride, bias); break;
+    case 4: Tile<4>(panel, s, t, valid, y, y_stride, bias); break;
+    case 5: Tile<5>(panel, s, t, valid, y, y_stride, bias); break;
+    default: break;
+  }
+}
+
+}  // namespace
+#pragma GCC diagnostic pop
+#endif
+
+void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+              int64_t y_stride, const float* bias, ThreadPool& pool) {
+  if (!Bf16GemmApplies(w))
+    throw Error(w.name + ": the BF16 GEMM needs BF16 weights, an even row length and "
+                         "AVX512-BF16");
+#if defined(__x86_64__)
+  if (n <= 0 || w.rows <= 0) return;
+  thread_local SplitTokens s;
+  s.pairs = w.cols / 2;
+  s.words.resize(n * s.pairs * 2);
+  SplitTokens* sp = &s;  // the workers read the calling thread's copy
+  const int64_t cols = w.cols;
+  pool.ParallelFor(n, 8, [&, sp](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      SplitToken(x + t * x_stride, cols, sp->words.data() + t * sp->pairs * 2);
+  });
+  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  pool.ParallelFor(panels, 1, [&, sp](int64_t p0, int64_t p1, int) {
+    thread_local std::vector<uint8_t> panel;
+    panel.resize(sp->pairs * kPairBytes);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t r0 = p * kPanelRows;
+      const int valid = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - r0));
+      RepackPanel(w, r0, valid, panel.data());
+      PanelTimesTokens(panel.data(), *sp, n, valid, y + r0, y_stride, bias ? bias + r0 : nullptr);
+    }
+  });
+#else
+  (void)x, (void)x_stride, (void)y, (void)y_stride, (void)bias, (void)pool;
+#endif
+}
+
+}  // namespace r1

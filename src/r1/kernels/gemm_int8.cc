@@ -1,0 +1,226 @@
+#include "r1/kernels/gemm_int8.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "r1/core/dtype.h"
+#include "r1/core/error.h"
+#include "r1/kernels/simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace r1 {
+
+namespace {
+
+constexpr int kPanelRows = 32;                       // two vectors of 16 int32 lanes
+constexpr int kQuads = kQuantBlock / 4;              // 4-code groups per block
+constexpr int kPanelBlockBytes = kQuads * kPanelRows * 4;  // one block of a repacked panel
+constexpr int kMaxTileTokens = 6;
+
+// Activations of n tokens quantized per block of 32 exactly as QuantizeActivations does, with the
+// correction for the weights' unsigned offset folded into one int32 per token and block.
+struct QuantizedTokens {
+  int64_t cols = 0, blocks = 0;
+  std::vector<int8_t> code;   // [n][cols]
+  std::vector<float> dx;      // [n][blocks]
+  std::vector<int32_t> corr;  // [n][blocks]: -offset x the block's sum of codes
+};
+
+}  // namespace
+
+bool Int8GemmApplies(const Matrix& w) {
+  return w.quantized() && w.qscale && w.cols > 0 && w.cols % kQuantBlock == 0 &&
+         CpuHasAvx512Vnni();
+}
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 headers initialize `_mm512_undefined_*` from themselves, which its own
+// -Wmaybe-uninitialized reports at every inlined use.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace {
+
+R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t offset,
+                                         int8_t* code, float* dx, int32_t* corr) {
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m512 v0 = _mm512_loadu_ps(x + b * kQuantBlock);
+    const __m512 v1 = _mm512_loadu_ps(x + b * kQuantBlock + 16);
+    const float amax = _mm512_reduce_max_ps(
+        _mm512_max_ps(_mm512_andnot_ps(sign, v0), _mm512_andnot_ps(sign, v1)));
+    const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    // Round to nearest even (the default mode), as std::nearbyint in the reference.
+    const __m512 s = _mm512_set1_ps(inv);
+    const __m512i q0 = _mm512_min_epi32(hi, _mm512_max_epi32(lo, _mm512_cvtps_epi32(_mm512_mul_ps(v0, s))));
+    const __m512i q1 = _mm512_min_epi32(hi, _mm512_max_epi32(lo, _mm512_cvtps_epi32(_mm512_mul_ps(v1, s))));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(code + b * kQuantBlock), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(code + b * kQuantBlock + 16),
+                     _mm512_cvtepi32_epi8(q1));
+    dx[b] = d;
+    corr[b] = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+// Rows [r0, r0 + valid) of W as unsigned codes (Q8: code + 128, Q4: the stored nibble, i.e.
+// value + 8) in `vpdpbusd` order: block b, quad q, row i at byte b*1024 + q*128 + i*4 holds codes
+// 4q..4q+3 of row i's block b. Rows past `valid` get zero codes and zero scales. One gather
+// collects a quad from 16 rows: the scalar transpose took a third of the product's time.
+R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
+                                       float* dw) {
+  const int64_t blocks = w.qblocks(), row_bytes = w.row_bytes();
+  const bool q8 = w.dtype == DType::kI8;
+  for (int half = 0; half < 2; ++half) {
+    const int first = 16 * half;
+    const int rows_here = std::clamp(valid - first, 0, 16);
+    const __mmask16 live = static_cast<__mmask16>((1u << rows_here) - 1);
+    const __m512i offsets =
+        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                           _mm512_set1_epi32(static_cast<int32_t>(row_bytes)));
+    const uint8_t* base = w.data + (r0 + first) * row_bytes;
+    const uint16_t* qs = w.qscale + (r0 + first) * blocks;
+    for (int64_t b = 0; b < blocks; ++b) {
+      uint8_t* dst = panel + b * kPanelBlockBytes + first * 4;
+      if (q8) {
+        const uint8_t* src = base + b * kQuantBlock;
+        for (int q = 0; q < kQuads; ++q) {
+          const __m512i v =
+              _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, offsets, src + 4 * q, 1);
+          // Padding rows stay zero: their scale is zero and their outputs are never stored.
+          _mm512_storeu_si512(dst + q * 128,
+                              _mm512_maskz_xor_epi32(live, v, _mm512_set1_epi32(0x80808080)));
+        }
+      } else {
+        const uint8_t* src = base + b * (kQuantBlock / 2);
+        const __m512i nibble = _mm512_set1_epi32(0x0f0f0f0f);
+        for (int q = 0; q < kQuads / 2; ++q) {
+          const __m512i v =
+              _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, offsets, src + 4 * q, 1);
+          _mm512_storeu_si512(dst + q * 128, _mm512_and_si512(v, nibble));
+          _mm512_storeu_si512(dst + (q + kQuads / 2) * 128,
+                              _mm512_and_si512(_mm512_srli_epi32(v, 4), nibble));
+        }
+      }
+      // Scalars here: a 4-byte gather of 2-byte scales would read past the last row's end.
+      for (int i = 0; i < 16; ++i)
+        dw[b * kPanelRows + first + i] = i < rows_here ? _cvtsh_ss(qs[i * blocks + b]) : 0.0f;
+    }
+  }
+}
+
+// A 32-row x T-token tile over every block: per block, 8 `vpdpbusd` per row vector and token
+// give the exact int32 sums, then one conversion and one multiply-add by w_scale x x_scale.
+template <int T>
+R1_TARGET_AVX512_VNNI void Tile(const uint8_t* panel, const float* dw, const QuantizedTokens& q,
+                                int64_t t0, int valid, float* y, int64_t y_stride,
+                                const float* bias) {
+  const int64_t blocks = q.blocks, cols = q.cols;
+  __m512 f0[T], f1[T];
+  for (int t = 0; t < T; ++t) f0[t] = f1[t] = _mm512_setzero_ps();
+  const int8_t* xs = q.code.data() + t0 * cols;
+  const float* dx = q.dx.data() + t0 * blocks;
+  const int32_t* corr = q.corr.data() + t0 * blocks;
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m512i a0[T], a1[T];
+    for (int t = 0; t < T; ++t) a0[t] = a1[t] = _mm512_set1_epi32(corr[t * blocks + b]);
+    const uint8_t* wb = panel + b * kPanelBlockBytes;
+    const int8_t* xb = xs + b * kQuantBlock;
+    for (int k = 0; k < kQuads; ++k) {
+      const __m512i w0 = _mm512_loadu_si512(wb + k * 128);
+      const __m512i w1 = _mm512_loadu_si512(wb + k * 128 + 64);
+      for (int t = 0; t < T; ++t) {
+        int32_t four;
+        std::memcpy(&four, xb + t * cols + 4 * k, 4);
+        const __m512i xv = _mm512_set1_epi32(four);
+        a0[t] = _mm512_dpbusd_epi32(a0[t], w0, xv);
+        a1[t] = _mm512_dpbusd_epi32(a1[t], w1, xv);
+      }
+    }
+    const __m512 s0 = _mm512_loadu_ps(dw + b * kPanelRows);
+    const __m512 s1 = _mm512_loadu_ps(dw + b * kPanelRows + 16);
+    for (int t = 0; t < T; ++t) {
+      const __m512 d = _mm512_set1_ps(dx[t * blocks + b]);
+      f0[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a0[t]), _mm512_mul_ps(s0, d), f0[t]);
+      f1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(s1, d), f1[t]);
+    }
+  }
+  const __mmask16 m0 = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
+  const __mmask16 m1 =
+      static_cast<__mmask16>(valid >= 32 ? 0xffff : valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
+  __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+  if (bias) {
+    b0 = _mm512_maskz_loadu_ps(m0, bias);
+    b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+  }
+  for (int t = 0; t < T; ++t) {
+    float* yt = y + (t0 + t) * y_stride;
+    _mm512_mask_storeu_ps(yt, m0, _mm512_add_ps(f0[t], b0));
+    _mm512_mask_storeu_ps(yt + 16, m1, _mm512_add_ps(f1[t], b1));
+  }
+}
+
+R1_TARGET_AVX512_VNNI void PanelTimesTokens(const uint8_t* panel, const float* dw,
+                                            const QuantizedTokens& q, int64_t n, int valid,
+                                            float* y, int64_t y_stride, const float* bias) {
+  int64_t t = 0;
+  for (; t + kMaxTileTokens <= n; t += kMaxTileTokens)
+    Tile<kMaxTileTokens>(panel, dw, q, t, valid, y, y_stride, bias);
+  switch (n - t) {
+    case 1: Tile<1>(panel, dw, q, t, valid, y, y_stride, bias); break;
+    case 2: Tile<2>(panel, dw, q, t, valid, y, y_stride, bias); break;
+    case 3: Tile<3>(panel, dw, q, t, valid, y, y_stride, bias); break;
+    case 4: Tile<4>(panel, dw, q, t, valid, y, y_stride, bias); break;
+    case 5: Tile<5>(panel, dw, q, t, valid, y, y_stride, bias); break;
+    default: break;
+  }
+}
+
+}  // namespace
+#pragma GCC diagnostic pop
+#endif
+
+void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+              int64_t y_stride, const float* bias, ThreadPool& pool) {
+  if (!Int8GemmApplies(w))
+    throw Error(w.name + ": the int8 GEMM needs Q8/Q4 weights, rows of whole blocks of 32 and "
+                         "AVX512-VNNI");
+#if defined(__x86_64__)
+  if (n <= 0 || w.rows <= 0) return;
+  thread_local QuantizedTokens q;
+  q.cols = w.cols;
+  q.blocks = w.qblocks();
+  q.code.resize(n * q.cols);
+  q.dx.resize(n * q.blocks);
+  q.corr.resize(n * q.blocks);
+  const int32_t offset = w.dtype == DType::kI8 ? 128 : 8;
+  QuantizedTokens* qp = &q;  // the workers read the calling thread's copy
+  pool.ParallelFor(n, 8, [&, qp](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      QuantizeToken(x + t * x_stride, qp->blocks, offset, qp->code.data() + t * qp->cols,
+                    qp->dx.data() + t * qp->blocks, qp->corr.data() + t * qp->blocks);
+  });
+  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
+  pool.ParallelFor(panels, 1, [&, qp](int64_t p0, int64_t p1, int) {
+    thread_local std::vector<uint8_t> panel;
+    thread_local std::vector<float> dw;
+    panel.resize(qp->blocks * kPanelBlockBytes);
+    dw.resize(qp->blocks * kPanelRows);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t r0 = p * kPanelRows;
+      const int valid = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - r0));
+      RepackPanel(w, r0, valid, panel.data(), dw.data());
+      PanelTimesTokens(panel.data(), dw.data(), *qp, n, valid, y + r0, y_stride,
+                       bias ? bias + r0 : nullptr);
+    }
+  });
+#else
+  (void)x, (void)x_stride, (void)y, (void)y_stride, (void)bias, (void)pool;
+#endif
+}
+
+}  // namespace r1
