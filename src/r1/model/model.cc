@@ -19,6 +19,9 @@ namespace r1 {
 namespace {
 
 thread_local std::vector<float> t_buf_a, t_buf_b, t_buf_c;
+// The MLP's gate and up activations, kept between calls: a fresh [tokens, intermediate] vector per
+// layer meant a prefill page-faulted and zeroed tens of MB per layer (7% of its time).
+thread_local std::vector<float> t_mlp_gate, t_mlp_up;
 
 float* Buf(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -304,11 +307,12 @@ void Model::Ffn(const LayerWeights& L, const float* x, int64_t n, float* out) co
 
 void Model::Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) const {
   const int64_t f = m.gate.rows;
-  std::vector<float> g(n * f), u(n * f);
-  MatMul(m.gate, x, n, g.data(), pool());
-  MatMul(m.up, x, n, u.data(), pool());
-  SiluMul(g.data(), u.data(), n * f);
-  MatMul(m.down, g.data(), n, out, pool());
+  float* g = Buf(t_mlp_gate, n * f);
+  float* u = Buf(t_mlp_up, n * f);
+  MatMul(m.gate, x, n, g, pool());
+  MatMul(m.up, x, n, u, pool());
+  SiluMul(g, u, n * f);
+  MatMul(m.down, g, n, out, pool());
 }
 
 void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) const {
