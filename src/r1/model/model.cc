@@ -8,6 +8,7 @@
 #include <set>
 
 #include "r1/core/error.h"
+#include "r1/kernels/attention.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/ops.h"
 #include "r1/model/model_internal.h"
@@ -22,6 +23,11 @@ thread_local std::vector<float> t_buf_a, t_buf_b, t_buf_c;
 // The MLP's gate and up activations, kept between calls: a fresh [tokens, intermediate] vector per
 // layer meant a prefill page-faulted and zeroed tens of MB per layer (7% of its time).
 thread_local std::vector<float> t_mlp_gate, t_mlp_up;
+
+// Chunks from this many tokens on take the blocked attention path; blocks hold at most
+// kAttendBlockMaxTokens queries so a prefill splits into enough items for every thread.
+constexpr int64_t kAttendBlockMinTokens = 8;
+constexpr int64_t kAttendBlockMaxTokens = 32;
 
 float* Buf(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -279,9 +285,51 @@ void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
     std::copy(kv, kv + 2 * kvw, cache.Row(s.slot[i], layer, s.pos[i]));
   }
   s.o.resize(n * H * Dh);
-  pool.ParallelFor(n * H, 1, [&](int64_t b, int64_t e, int) {
+  // Chunks of many tokens (prefill): per KV head and block of queries, the `group` heads that
+  // share it go through AttendBlock's two GEMMs together. Short chunks (decode): one query and
+  // head per item, dot products over the cache.
+  struct Block {
+    int64_t begin, end, g;
+  };
+  std::vector<Block> blocks;
+  std::vector<int64_t> short_tokens;
+  for (auto [begin, end] : s.chunk_range) {
+    if (end - begin < kAttendBlockMinTokens) {
+      for (int64_t i = begin; i < end; ++i) short_tokens.push_back(i);
+      continue;
+    }
+    const int64_t per_block = std::clamp<int64_t>(
+        AttendBlockRows(s.pos[end - 1] + 1) / group, 1, kAttendBlockMaxTokens);
+    for (int64_t g = 0; g < Hkv; ++g)
+      for (int64_t i0 = begin; i0 < end; i0 += per_block)
+        blocks.push_back({i0, std::min(end, i0 + per_block), g});
+  }
+  if (!blocks.empty()) {
+    pool.ParallelFor(static_cast<int64_t>(blocks.size()), 1, [&](int64_t b, int64_t e, int) {
+      for (int64_t item = b; item < e; ++item) {
+        const Block& blk = blocks[item];
+        const int64_t rows = (blk.end - blk.begin) * group;
+        float* q = Buf(t_buf_a, rows * Dh);
+        float* o = Buf(t_buf_b, rows * Dh);
+        thread_local std::vector<int64_t> limit;
+        limit.resize(rows);
+        for (int64_t i = blk.begin; i < blk.end; ++i) {
+          const int64_t r = (i - blk.begin) * group;
+          std::copy_n(s.q.data() + (i * H + blk.g * group) * Dh, group * Dh, q + r * Dh);
+          std::fill_n(limit.begin() + r, group, s.pos[i] + 1);
+        }
+        const float* k = cache.Row(s.slot[blk.begin], layer, 0) + blk.g * Dh;
+        AttendBlock(q, rows, limit.data(), k, k + kvw, cache.row_width(), Dh, Dh, attn_scale_, o);
+        for (int64_t i = blk.begin; i < blk.end; ++i)
+          std::copy_n(o + (i - blk.begin) * group * Dh, group * Dh,
+                      s.o.data() + (i * H + blk.g * group) * Dh);
+      }
+    });
+  }
+  const int64_t n_short = static_cast<int64_t>(short_tokens.size());
+  pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
     for (int64_t item = b; item < e; ++item) {
-      const int64_t i = item / H, h = item % H, g = h / group;
+      const int64_t i = short_tokens[item / H], h = item % H, g = h / group;
       const float* q = s.q.data() + (i * H + h) * Dh;
       const int64_t T = s.pos[i] + 1;
       float* scores = Buf(t_buf_c, T);
