@@ -9,6 +9,7 @@
 
 #include "r1/core/error.h"
 #include "r1/kernels/attention.h"
+#include "r1/kernels/gemm.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/ops.h"
 #include "r1/model/model_internal.h"
@@ -207,11 +208,57 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
   const Matrix& kv_b = L.kv_b;
 
   if (mla_mode_ == MlaMode::kAbsorbed) {
-    pool.ParallelFor(n * H, 1, [&](int64_t b, int64_t e, int) {
+    // Chunks of many tokens (prefill): per head, W_UK and W_UV are widened once, the queries
+    // absorbed by one GEMM, and blocks of them attend over the latent rows through AttendBlock.
+    std::vector<std::pair<int64_t, int64_t>> long_chunks;  // (chunk index, head)
+    std::vector<int64_t> short_tokens;
+    for (size_t c = 0; c < s.chunk_range.size(); ++c) {
+      auto [begin, end] = s.chunk_range[c];
+      if (end - begin >= kAttendBlockMinTokens) {
+        for (int64_t h = 0; h < H; ++h) long_chunks.emplace_back(static_cast<int64_t>(c), h);
+      } else {
+        for (int64_t i = begin; i < end; ++i) short_tokens.push_back(i);
+      }
+    }
+    if (!long_chunks.empty()) {
+      pool.ParallelFor(static_cast<int64_t>(long_chunks.size()), 1, [&](int64_t b, int64_t e, int) {
+        thread_local std::vector<float> wuk, wuv, qcat, ot;
+        thread_local std::vector<int64_t> limit;
+        for (int64_t item = b; item < e; ++item) {
+          const auto [begin, end] = s.chunk_range[long_chunks[item].first];
+          const int64_t h = long_chunks[item].second;
+          wuk.resize(dn * dc);
+          wuv.resize(dv * dc);
+          WidenRows(kv_b, h * (dn + dv), h * (dn + dv) + dn, wuk.data());
+          WidenRows(kv_b, h * (dn + dv) + dn, (h + 1) * (dn + dv), wuv.data());
+          const int64_t per_block = std::clamp<int64_t>(AttendBlockRows(s.pos[end - 1] + 1), 1,
+                                                        kAttendBlockMaxTokens);
+          const float* rows0 = cache.Row(s.slot[begin], layer, 0);
+          for (int64_t i0 = begin; i0 < end; i0 += per_block) {
+            const int64_t m = std::min(end, i0 + per_block) - i0;
+            qcat.resize(m * (dc + dr));
+            ot.resize(m * dc);
+            limit.resize(m);
+            const float* qn = s.q.data() + i0 * H * qk + h * qk;
+            GemmNNSerial(m, dc, dn, qn, H * qk, wuk.data(), dc, qcat.data(), dc + dr, 0.0f);
+            for (int64_t r = 0; r < m; ++r) {
+              std::copy_n(qn + r * H * qk + dn, dr, qcat.data() + r * (dc + dr) + dc);
+              limit[r] = s.pos[i0 + r] + 1;
+            }
+            AttendBlock(qcat.data(), m, limit.data(), rows0, rows0, width, dc + dr, dc,
+                        attn_scale_, ot.data());
+            GemmNTSerial(m, dv, dc, ot.data(), dc, wuv.data(), dc,
+                         s.o.data() + i0 * H * dv + h * dv, H * dv, 0.0f);
+          }
+        }
+      });
+    }
+    const int64_t n_short = static_cast<int64_t>(short_tokens.size());
+    pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
       float* qt = Buf(t_buf_a, dc);
       float* ot = Buf(t_buf_b, dc);
       for (int64_t item = b; item < e; ++item) {
-        const int64_t i = item / H, h = item % H;
+        const int64_t i = short_tokens[item / H], h = item % H;
         const float* qn = s.q.data() + i * H * qk + h * qk;
         const float* qr = qn + dn;
         std::fill(qt, qt + dc, 0.0f);
