@@ -76,6 +76,23 @@ TEST_P(CacheEquivalence, PrefillInChunksEqualsOnePrefill) {
   }
 }
 
+// A long prefill takes the many-token paths (BF16/int8 GEMMs, blocked attention, experts one
+// after another with their tokens grouped); chunks of 6 take the few-token ones (streaming
+// products, per-query attention, experts in parallel). Both must give the same numbers.
+TEST_P(CacheEquivalence, LongPrefillEqualsSmallChunks) {
+  const auto tokens = Tokens(120, V_, 9);
+  const auto want = Prefill(tokens);
+  KVCache cache = model_->NewCache();
+  const int slot = cache.AddSequence();
+  StepOutput out;
+  for (size_t done = 0; done < tokens.size(); done += 6) {
+    SeqChunk c{slot, std::span<const int32_t>(tokens.data() + done, 6)};
+    model_->Step(cache, {&c, 1}, {.all_logits = true}, out);
+    EXPECT_LE(testing::MaxAbsDiff(out.logits.data(), want.data() + done * V_, 6 * V_), kTol)
+        << "chunk at " << done;
+  }
+}
+
 TEST_P(CacheEquivalence, BatchOfDifferentLengthsEqualsEachAlone) {
   const std::vector<std::vector<int32_t>> seqs = {Tokens(5, V_, 3), Tokens(11, V_, 4),
                                                   Tokens(1, V_, 5), Tokens(8, V_, 6)};

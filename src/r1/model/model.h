@@ -7,6 +7,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "r1/core/thread_pool.h"
@@ -110,6 +111,9 @@ class Model {
   void Ffn(const LayerWeights& L, const float* x, int64_t n, float* out) const;
   void Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) const;
   void Moe(const LayerWeights& L, const float* x, int64_t n, float* out) const;
+  void MoeExpertsInParallel(const LayerWeights& L, const float* x, int64_t n,
+                            const std::vector<std::vector<std::pair<int64_t, float>>>& assigned,
+                            float* out) const;
 
   std::string dir_;
   Config cfg_;
