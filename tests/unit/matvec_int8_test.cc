@@ -68,33 +68,62 @@ std::vector<float> Activations(int64_t n, int64_t cols, uint32_t seed) {
 }
 
 TEST(Int8Activations, LayoutAndRounding) {
-  const int64_t cols = 128;
-  auto x = Activations(1, cols, 1);
+  for (int64_t cols : {64, 128, 192, 320}) {
+    auto x = Activations(1, cols, 1);
+    Int8Activations q;
+    QuantizeActivations(x.data(), cols, q);
+    const int64_t blocks = cols / 32, chunks = (cols + 127) / 128;
+    ASSERT_EQ(q.dx.size(), static_cast<size_t>(blocks));
+    ASSERT_EQ(q.q4_code.size(), static_cast<size_t>(chunks * 128));
+    EXPECT_FLOAT_EQ(q.dx[0], 40.0f / 127.0f);
+    EXPECT_EQ(q.dx[1], 0.0f);
+    for (int64_t b = 0; b < blocks; ++b) {
+      float amax = 0;
+      for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[b * 32 + j]));
+      EXPECT_EQ(q.dx[b], amax / 127.0f) << cols << " " << b;
+    }
+    for (int64_t c = 0; c < cols; ++c) {
+      // Bit-identical to the scalar definition.
+      const float d = q.dx[c / 32];
+      const float inv = d > 0 ? 1.0f / d : 0.0f;
+      const int want = static_cast<int>(std::clamp(std::nearbyint(x[c] * inv), -127.0f, 127.0f));
+      EXPECT_EQ(q.code[c], want) << cols << " " << c;
+      if (d > 0) {
+        EXPECT_LE(std::fabs(q.code[c] * d - x[c]), 0.5f * d * 1.0001f);
+      }
+    }
+    for (int64_t g = 0; g < cols / 64; ++g) {
+      for (int lane = 0; lane < 16; ++lane) {
+        int sum = 0;
+        for (int k = 0; k < 4; ++k) sum += q.code[g * 64 + 4 * lane + k];
+        EXPECT_EQ(q.q8_bias[g * 16 + lane], -128 * sum);
+      }
+    }
+    for (int64_t g = 0; g < chunks; ++g) {
+      for (int k = 0; k < 64; ++k) {
+        const int64_t lo = g * 128 + (k / 16) * 32 + k % 16, hi = lo + 16;
+        EXPECT_EQ(q.q4_code[g * 128 + k], lo < cols ? q.code[lo] : 0) << cols << " " << g << " " << k;
+        EXPECT_EQ(q.q4_code[g * 128 + 64 + k], hi < cols ? q.code[hi] : 0) << cols << " " << g;
+      }
+      for (int lane = 0; lane < 16; ++lane) {
+        int sum = 0;
+        for (int k = 0; k < 4; ++k)
+          sum += q.q4_code[g * 128 + 4 * lane + k] + q.q4_code[g * 128 + 64 + 4 * lane + k];
+        EXPECT_EQ(q.q4_bias[g * 16 + lane], -8 * sum);
+      }
+    }
+  }
+}
+
+// Quantizing into a buffer that held a longer row leaves no stale codes in the padding.
+TEST(Int8Activations, ReusedBufferShrinks) {
   Int8Activations q;
-  QuantizeActivations(x.data(), cols, q);
-  ASSERT_EQ(q.dx.size(), 4u);
-  EXPECT_FLOAT_EQ(q.dx[0], 40.0f / 127.0f);
-  EXPECT_EQ(q.dx[1], 0.0f);
-  for (int64_t c = 0; c < cols; ++c) {
-    EXPECT_GE(q.code[c], -127);
-    if (q.dx[c / 32] > 0) {
-      EXPECT_LE(std::fabs(q.code[c] * q.dx[c / 32] - x[c]), 0.5f * q.dx[c / 32] * 1.0001f);
-    }
-  }
-  for (int64_t g = 0; g < 2; ++g) {
-    for (int k = 0; k < 64; ++k) {
-      const int seg = k / 16;
-      const int64_t src = g * 64 + (seg % 2) * 32 + (seg / 2) * 16 + k % 16;
-      EXPECT_EQ(q.q4_code[g * 64 + k], q.code[src]) << g << " " << k;
-    }
-    for (int lane = 0; lane < 16; ++lane) {
-      EXPECT_EQ(q.q8_dx[g * 16 + lane], q.dx[2 * g + lane / 8]);
-      EXPECT_EQ(q.q4_dx[g * 16 + lane], q.dx[2 * g + (lane / 4) % 2]);
-      int sum = 0;
-      for (int k = 0; k < 4; ++k) sum += q.q4_code[g * 64 + 4 * lane + k];
-      EXPECT_EQ(q.q4_bias[g * 16 + lane], -8 * sum);
-    }
-  }
+  auto big = Activations(1, 256, 2), small = Activations(1, 192, 3);
+  QuantizeActivations(big.data(), 256, q);
+  QuantizeActivations(small.data(), 192, q);
+  ASSERT_EQ(q.q4_code.size(), 256u);
+  for (int k = 64 + 32; k < 128; ++k) EXPECT_EQ(q.q4_code[128 + k], 0) << k;
+  for (int k = 32; k < 64; ++k) EXPECT_EQ(q.q4_code[128 + k], 0) << k;
 }
 
 class Int8MatVec : public ::testing::TestWithParam<DType> {
@@ -110,20 +139,25 @@ TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
   ASSERT_TRUE(Int8ActivationsEnabled());
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
-    for (int64_t cols : {64, 192, 640, 1536}) {
-      for (int64_t rows : {1, 3, 17, 130}) {
+    for (int64_t cols : {64, 192, 320, 640, 1536}) {
+      for (int64_t rows : {1, 3, 17, 33, 130}) {
         QMatrix q = Make(GetParam(), rows, cols, static_cast<uint32_t>(rows * cols));
-        for (int64_t n : {1, 2, 5, 11}) {
+        for (int64_t n : {1, 2, 3, 4, 5, 11}) {
           auto x = Activations(n, cols, static_cast<uint32_t>(n + cols));
           std::vector<float> bias(rows);
           for (int64_t r = 0; r < rows; ++r) bias[r] = 0.25f * static_cast<float>(r % 5);
+          const float* bias_or_null = n % 2 ? bias.data() : nullptr;
           std::vector<float> got(n * rows), want(n * rows), exact(n * rows);
-          MatMul(q.m, x.data(), n, got.data(), pool, bias.data());
-          Int8MatVecReference(q.m, x.data(), n, want.data(), bias.data());
-          MatMulReference(q.m, x.data(), n, exact.data(), bias.data());
+          MatMul(q.m, x.data(), n, got.data(), pool, bias_or_null);
+          Int8MatVecReference(q.m, x.data(), n, want.data(), bias_or_null);
+          MatMulReference(q.m, x.data(), n, exact.data(), bias_or_null);
           for (int64_t t = 0; t < n; ++t) {
+            std::vector<float> amax(cols / 32, 0.0f);
+            for (int64_t c = 0; c < cols; ++c)
+              amax[c / 32] = std::max(amax[c / 32], std::fabs(x[t * cols + c]));
             for (int64_t r = 0; r < rows; ++r) {
-              double mag = std::fabs(bias[r]);
+              const double b = bias_or_null ? bias[r] : 0.0;
+              double mag = std::fabs(b);
               for (int64_t c = 0; c < cols; ++c)
                 mag += std::fabs(double(q.dense[r * cols + c]) * x[t * cols + c]);
               const float g = got[t * rows + r];
@@ -131,16 +165,61 @@ TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
                   << "rows " << rows << " cols " << cols << " n " << n << " t " << t << " r " << r;
               // The activations' rounding: each within half a step of its block's scale.
               double rounding = 0;
-              for (int64_t c = 0; c < cols; ++c) {
-                float amax = 0;
-                for (int64_t k = c / 32 * 32; k < c / 32 * 32 + 32; ++k)
-                  amax = std::max(amax, std::fabs(x[t * cols + k]));
-                rounding += std::fabs(q.dense[r * cols + c]) * 0.5 * amax / 127.0;
-              }
+              for (int64_t c = 0; c < cols; ++c)
+                rounding += std::fabs(q.dense[r * cols + c]) * 0.5 * amax[c / 32] / 127.0;
               ASSERT_NEAR(g, exact[t * rows + r], 1.001 * rounding + 1e-5 * mag + 1e-6)
                   << "vs float: rows " << rows << " cols " << cols << " n " << n;
             }
           }
+        }
+      }
+    }
+  }
+}
+
+// Extreme codes: Q8 weights of -128 and 127, Q4 nibbles of 0 and 15, activation codes of +-127
+// (every value of a block is +-max), F16 scales of zero and large; exact integer sums must give
+// the reference's result.
+TEST_P(Int8MatVec, ExtremeCodesAndZeroScales) {
+  ThreadPool pool(2);
+  std::mt19937 rng(7);
+  for (int64_t cols : {64, 192, 320, 1536}) {
+    for (int64_t rows : {1, 3, 17, 33}) {
+      QMatrix q;
+      q.m.dtype = GetParam();
+      q.m.rows = rows;
+      q.m.cols = cols;
+      const int64_t blocks = cols / 32, rb = q.m.row_bytes();
+      q.codes.resize(rows * rb);
+      q.scales.resize(rows * blocks);
+      for (int64_t i = 0; i < rows * rb; ++i) {
+        const uint32_t bits = rng();
+        if (GetParam() == DType::kI8)
+          q.codes[i] = (bits & 1) ? 0x80 : 0x7F;  // -128 or 127
+        else
+          q.codes[i] = static_cast<uint8_t>(((bits & 1) ? 0x0F : 0x00) | ((bits & 2) ? 0xF0 : 0x00));
+      }
+      for (int64_t i = 0; i < rows * blocks; ++i)
+        q.scales[i] = i % 7 == 3 ? 0 : F32ToF16((rng() % 2 ? 1.0f : -1.0f) * (0.5f + (rng() % 100)));
+      q.m.data = q.codes.data();
+      q.m.qscale = q.scales.data();
+      for (int64_t n : {1, 3}) {
+        std::vector<float> x(n * cols);
+        for (int64_t i = 0; i < n * cols; ++i) {
+          const float a = 0.5f + static_cast<float>((i / 32) % 4);  // one magnitude per block
+          x[i] = rng() % 2 ? a : -a;
+        }
+        std::vector<float> got(n * rows), want(n * rows);
+        MatMul(q.m, x.data(), n, got.data(), pool);
+        Int8MatVecReference(q.m, x.data(), n, want.data(), nullptr);
+        for (int64_t i = 0; i < n * rows; ++i) {
+          double mag = 0;
+          const int64_t t = i / rows, r = i % rows;
+          for (int64_t b = 0; b < blocks; ++b)
+            mag += 128.0 * 32 * std::fabs(F16ToF32(q.scales[r * blocks + b])) *
+                   std::fabs(x[t * cols + b * 32]);
+          ASSERT_NEAR(got[i], want[i], 1e-6 * mag + 1e-6)
+              << "rows " << rows << " cols " << cols << " n " << n << " i " << i;
         }
       }
     }

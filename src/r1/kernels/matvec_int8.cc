@@ -14,14 +14,19 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #define R1_TARGET_VNNI \
-  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+  __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,gfni")))
 #endif
 
 namespace r1 {
 
 namespace {
 
-constexpr int64_t kGroup = 2 * kQuantBlock;  // 64 elements: one zmm of bytes
+constexpr int64_t kGroup = 2 * kQuantBlock;   // 64 elements: one zmm of Q8 codes
+constexpr int64_t kChunk4 = 4 * kQuantBlock;  // 128 elements: one zmm of Q4 nibbles
+// Software prefetch distance along the weights. The rows of a group are contiguous, so this
+// runs ahead of the hardware prefetchers, which stop at 4 KiB pages: from DRAM it took one
+// thread from ~15-18 to ~21-27 GB/s (noisy, shared machine); in cache it costs a load slot.
+constexpr int64_t kPrefetchBytes = 8192;
 
 std::atomic<bool>& Enabled() {
   static std::atomic<bool> on = [] {
@@ -36,6 +41,17 @@ bool CpuHasVnni() {
   static const bool yes = DetectIsa() == IsaLevel::kAvx512 &&
                           __builtin_cpu_supports("avx512vnni") &&
                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+// GFNI (Ice Lake, Zen 4 and later; not Cascade Lake) shifts the Q4 high nibbles down in one
+// instruction instead of a shift and a mask.
+bool CpuHasGfni() {
+#if defined(__x86_64__)
+  static const bool yes = __builtin_cpu_supports("gfni");
   return yes;
 #else
   return false;
@@ -62,128 +78,286 @@ bool Int8MatVecApplies(const Matrix& w) {
   return w.quantized() && w.qscale && w.cols > 0 && w.cols % kGroup == 0 && CpuHasVnni();
 }
 
-void QuantizeActivations(const float* x, int64_t cols, Int8Activations& o) {
+namespace {
+
+// Sizes the buffers; returns the number of 128-element Q4 chunks.
+int64_t PrepareActivations(int64_t cols, Int8Activations& o) {
   if (cols % kGroup) throw Error("QuantizeActivations: row length must be a multiple of 64");
-  const int64_t groups = cols / kGroup, blocks = cols / kQuantBlock;
+  const int64_t chunks4 = (cols + kChunk4 - 1) / kChunk4;
   o.cols = cols;
   o.code.resize(cols);
-  o.dx.resize(blocks);
-  o.q8_dx.resize(groups * 16);
-  o.q4_code.resize(cols);
-  o.q4_bias.resize(groups * 16);
-  o.q4_dx.resize(groups * 16);
+  o.dx.resize(cols / kQuantBlock);
+  o.q8_bias.resize(cols / kGroup * 16);
+  o.q4_code.resize(chunks4 * kChunk4);
+  o.q4_bias.resize(chunks4 * 16);
+  // A last chunk of 64 elements multiplies zeros in its upper half.
+  if (cols % kChunk4) std::memset(o.q4_code.data() + (chunks4 - 1) * kChunk4, 0, kChunk4);
+  return chunks4;
+}
+
+void QuantizeActivationsScalar(const float* x, int64_t cols, Int8Activations& o) {
+  const int64_t chunks4 = PrepareActivations(cols, o), blocks = cols / kQuantBlock;
   for (int64_t b = 0; b < blocks; ++b) {
     const float* xb = x + b * kQuantBlock;
     float amax = 0;
     for (int j = 0; j < kQuantBlock; ++j) amax = std::max(amax, std::fabs(xb[j]));
     const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
     o.dx[b] = d;
-    for (int j = 0; j < kQuantBlock; ++j)
-      o.code[b * kQuantBlock + j] =
-          static_cast<int8_t>(std::clamp(std::nearbyint(xb[j] * inv), -127.0f, 127.0f));
-  }
-  for (int64_t g = 0; g < groups; ++g) {
-    const int8_t* c = o.code.data() + g * kGroup;
-    int8_t* q4 = o.q4_code.data() + g * kGroup;
-    for (int k = 0; k < kGroup; ++k) {
-      const int seg = k / 16, block = seg % 2, element = (seg / 2) * 16 + k % 16;
-      q4[k] = c[block * kQuantBlock + element];
+    int8_t* lo = o.q4_code.data() + (b / 4) * kChunk4 + (b % 4) * 16;
+    for (int j = 0; j < kQuantBlock; ++j) {
+      const int8_t c = static_cast<int8_t>(std::clamp(std::nearbyint(xb[j] * inv), -127.0f, 127.0f));
+      o.code[b * kQuantBlock + j] = c;
+      lo[j < 16 ? j : 64 + j - 16] = c;
     }
+  }
+  for (int64_t i = 0; i < cols / kGroup * 16; ++i) {
+    int sum = 0;
+    for (int k = 0; k < 4; ++k) sum += o.code[4 * i + k];
+    o.q8_bias[i] = -128 * sum;
+  }
+  for (int64_t g = 0; g < chunks4; ++g) {
+    const int8_t* c = o.q4_code.data() + g * kChunk4;
     for (int lane = 0; lane < 16; ++lane) {
-      o.q8_dx[g * 16 + lane] = o.dx[2 * g + lane / 8];
-      o.q4_dx[g * 16 + lane] = o.dx[2 * g + (lane / 4) % 2];
       int sum = 0;
-      for (int k = 0; k < 4; ++k) sum += q4[4 * lane + k];
+      for (int k = 0; k < 4; ++k) sum += c[4 * lane + k] + c[64 + 4 * lane + k];
       o.q4_bias[g * 16 + lane] = -8 * sum;
     }
   }
 }
 
+}  // namespace
+
 #if defined(__x86_64__)
 // GCC 12's AVX-512 headers initialize `_mm512_undefined_*` from themselves, which its own
-// -Wmaybe-uninitialized reports at every inlined use.
+// -Wmaybe-uninitialized (or -Wuninitialized) reports at every inlined use.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 namespace {
 
-// Lane -> scale index within a run of 16 block scales, for group j of the run (8 groups).
+// Bit-identical to the scalar version: the products x * inv are the same float multiplies,
+// vcvtps2dq rounds in the current mode as nearbyint does, and |x * inv| stays near 127, so
+// clamping the integers equals clamping the rounded floats.
+R1_TARGET_VNNI void QuantizeActivationsVnni(const float* x, int64_t cols, Int8Activations& o) {
+  const int64_t chunks4 = PrepareActivations(cols, o), blocks = cols / kQuantBlock;
+  const __m512i lo_clamp = _mm512_set1_epi32(-127), hi_clamp = _mm512_set1_epi32(127);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m512 a = _mm512_loadu_ps(x + b * kQuantBlock);
+    const __m512 c = _mm512_loadu_ps(x + b * kQuantBlock + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(c)));
+    const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+    o.dx[b] = d;
+    const __m512 vi = _mm512_set1_ps(inv);
+    const __m512i ia = _mm512_cvtps_epi32(_mm512_mul_ps(a, vi));
+    const __m512i ic = _mm512_cvtps_epi32(_mm512_mul_ps(c, vi));
+    const __m128i ba = _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(ia, hi_clamp), lo_clamp));
+    const __m128i bc = _mm512_cvtepi32_epi8(_mm512_max_epi32(_mm512_min_epi32(ic, hi_clamp), lo_clamp));
+    int8_t* code = o.code.data() + b * kQuantBlock;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(code), ba);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(code + 16), bc);
+    int8_t* q4 = o.q4_code.data() + (b / 4) * kChunk4 + (b % 4) * 16;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q4), ba);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q4 + 64), bc);
+  }
+  // Lane sums of 4 codes: vpdpbusd with unsigned ones.
+  const __m512i ones = _mm512_set1_epi8(1), zero = _mm512_setzero_si512();
+  for (int64_t g = 0; g < cols / kGroup; ++g) {
+    const __m512i s = _mm512_dpbusd_epi32(zero, ones, _mm512_loadu_si512(o.code.data() + g * kGroup));
+    _mm512_storeu_si512(o.q8_bias.data() + g * 16, _mm512_sub_epi32(zero, _mm512_slli_epi32(s, 7)));
+  }
+  for (int64_t g = 0; g < chunks4; ++g) {
+    const int8_t* c = o.q4_code.data() + g * kChunk4;
+    __m512i s = _mm512_dpbusd_epi32(zero, ones, _mm512_loadu_si512(c));
+    s = _mm512_dpbusd_epi32(s, ones, _mm512_loadu_si512(c + 64));
+    _mm512_storeu_si512(o.q4_bias.data() + g * 16, _mm512_sub_epi32(zero, _mm512_slli_epi32(s, 3)));
+  }
+}
+
+// permutexvar indices spreading 16 block scales over the lanes of each chunk of a run of 16
+// blocks: Q8 chunk c (64 elements) has block 2c in lanes 0-7 and 2c+1 in 8-15; Q4 chunk c (128
+// elements) has block 4c + l/4 in lane l.
 struct ScaleIndex {
-  __m512i q8[8], q4[8];
+  __m512i q8[8], q4[4];
   R1_TARGET_VNNI ScaleIndex() {
-    for (int j = 0; j < 8; ++j) {
-      alignas(64) int32_t a[16], b[16];
-      for (int lane = 0; lane < 16; ++lane) {
-        a[lane] = 2 * j + lane / 8;
-        b[lane] = 2 * j + (lane / 4) % 2;
-      }
-      q8[j] = _mm512_load_si512(a);
-      q4[j] = _mm512_load_si512(b);
+    for (int c = 0; c < 8; ++c) {
+      alignas(64) int32_t a[16];
+      for (int lane = 0; lane < 16; ++lane) a[lane] = 2 * c + lane / 8;
+      q8[c] = _mm512_load_si512(a);
+    }
+    for (int c = 0; c < 4; ++c) {
+      alignas(64) int32_t a[16];
+      for (int lane = 0; lane < 16; ++lane) a[lane] = 4 * c + lane / 4;
+      q4[c] = _mm512_load_si512(a);
     }
   }
 };
 
-template <bool kQ4>
-R1_TARGET_VNNI float RowDot(const Matrix& w, int64_t r, const Int8Activations& x,
-                            const ScaleIndex& idx) {
-  const int64_t groups = w.cols / kGroup, blocks = w.cols / kQuantBlock;
-  const uint16_t* qs = w.qscale + r * blocks;
-  const uint8_t* row = w.data + r * w.row_bytes();
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  __m512 scales = _mm512_setzero_ps();
-  const __m256i low = _mm256_set1_epi8(15);
-  for (int64_t g = 0; g < groups; ++g) {
-    const int j = static_cast<int>(g % 8);
-    if (j == 0) {
-      // 16 block scales at a time; the mask keeps the load inside this row's scales.
-      const int64_t left = std::min<int64_t>(16, blocks - 2 * g);
-      const __mmask16 m = static_cast<__mmask16>((1u << left) - 1);
-      scales = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + 2 * g));
-    }
-    __m512i dot;
-    __m512 dx;
-    if constexpr (kQ4) {
-      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + g * 32));
-      const __m256i lo = _mm256_and_si256(v, low);
-      const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-      const __m512i codes = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-      dot = _mm512_dpbusd_epi32(_mm512_loadu_si512(x.q4_bias.data() + g * 16), codes,
-                                _mm512_loadu_si512(x.q4_code.data() + g * kGroup));
-      dx = _mm512_loadu_ps(x.q4_dx.data() + g * 16);
-      dx = _mm512_mul_ps(dx, _mm512_permutexvar_ps(idx.q4[j], scales));
-    } else {
-      // vpdpbusd multiplies unsigned by signed bytes: |w| times x with w's sign moved onto it
-      // (activation codes stop at -127, so negating one never overflows; -128 weights work).
-      const __m512i wv = _mm512_loadu_si512(row + g * kGroup);
-      const __mmask64 neg = _mm512_movepi8_mask(wv);
-      const __m512i xv = _mm512_loadu_si512(x.code.data() + g * kGroup);
-      const __m512i sx = _mm512_mask_sub_epi8(xv, neg, _mm512_setzero_si512(), xv);
-      dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_abs_epi8(wv), sx);
-      dx = _mm512_loadu_ps(x.q8_dx.data() + g * 16);
-      dx = _mm512_mul_ps(dx, _mm512_permutexvar_ps(idx.q8[j], scales));
-    }
-    if (g & 1)
-      acc1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dx, acc1);
+// Q4 chunk k (128 elements, or 64 when kHalf) of R rows, the rows' spread scales in s.
+template <int R, bool kGfni, bool kHalf>
+R1_TARGET_VNNI __attribute__((always_inline)) inline void ChunkQ4(
+    const uint8_t* row, int64_t rb, const int8_t* xc, const int32_t* xb, int64_t k,
+    __m512i index, const __m512* s, __m512* acc) {
+  const __m512i nib = _mm512_set1_epi8(15);
+  const __m512i xlo = _mm512_loadu_si512(xc + k * kChunk4);
+  const __m512i xhi = _mm512_loadu_si512(xc + k * kChunk4 + 64);
+  const __m512i bias = _mm512_loadu_si512(xb + k * 16);
+  for (int i = 0; i < R; ++i) {
+    const uint8_t* p = row + i * rb + k * 64;
+    if (kPrefetchBytes) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+    __m512i v;
+    if constexpr (kHalf)
+      v = _mm512_zextsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
     else
-      acc0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dx, acc0);
+      v = _mm512_loadu_si512(p);
+    const __m512i lo = _mm512_and_si512(v, nib);
+    __m512i hi;
+    if constexpr (kGfni)  // each byte's bits 4-7 moved to bits 0-3, bits 4-7 cleared
+      hi = _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(0x1020408000000000), 0);
+    else
+      hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+    __m512i d = _mm512_dpbusd_epi32(bias, lo, xlo);
+    d = _mm512_dpbusd_epi32(d, hi, xhi);
+    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(index, s[i]), acc[i]);
   }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+// Q8 chunk k (64 elements) of R rows: weight code + 128 (the sign bit flipped) as the unsigned
+// operand.
+template <int R>
+R1_TARGET_VNNI __attribute__((always_inline)) inline void ChunkQ8(
+    const uint8_t* row, int64_t rb, const int8_t* xc, const int32_t* xb, int64_t k,
+    __m512i index, const __m512* s, __m512* acc) {
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i xv = _mm512_loadu_si512(xc + k * kGroup);
+  const __m512i bias = _mm512_loadu_si512(xb + k * 16);
+  for (int i = 0; i < R; ++i) {
+    const uint8_t* p = row + i * rb + k * kGroup;
+    if (kPrefetchBytes) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+    const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(p), flip);
+    const __m512i d = _mm512_dpbusd_epi32(bias, v, xv);
+    acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), _mm512_permutexvar_ps(index, s[i]), acc[i]);
+  }
+}
+
+// Lane i of the result: the sum of acc[i]'s 16 lanes (i < R <= 4; the others zero).
+template <int R>
+R1_TARGET_VNNI __attribute__((always_inline)) inline __m128 SumLanes(const __m512* acc) {
+  const __m512 z = _mm512_setzero_ps();
+  const __m512 a0 = acc[0], a1 = R > 1 ? acc[1] : z, a2 = R > 2 ? acc[2] : z,
+               a3 = R > 3 ? acc[3] : z;
+  // Per 128-bit lane: [a0 a1 a0 a1] and [a2 a3 a2 a3] partial sums, then [a0 a1 a2 a3].
+  const __m512 t0 = _mm512_add_ps(_mm512_unpacklo_ps(a0, a1), _mm512_unpackhi_ps(a0, a1));
+  const __m512 t1 = _mm512_add_ps(_mm512_unpacklo_ps(a2, a3), _mm512_unpackhi_ps(a2, a3));
+  const __m512 t = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// Rows r .. r+R-1 against one token, lane i of the result row r+i's dot product (no bias).
+// Each run of 16 blocks loads the rows' 16 F16 scales once and multiplies them by the token's
+// block scales; each chunk then adds (int32 block sums) x (spread scales) into one float
+// accumulator per row, with the activation codes and biases loaded once for all R rows.
+template <int R, bool kGfni>
+R1_TARGET_VNNI __m128 DotsQ4(const Matrix& w, int64_t r, const Int8Activations& x,
+                             const ScaleIndex& idx) {
+  const int64_t blocks = w.cols / kQuantBlock, rb = w.row_bytes();
+  const uint8_t* row = w.data + r * rb;
+  const uint16_t* qs = w.qscale + r * blocks;
+  const int8_t* xc = x.q4_code.data();
+  const int32_t* xb = x.q4_bias.data();
+  const float* xd = x.dx.data();
+  __m512 acc[R], s[R];
+  for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
+  int64_t b0 = 0;
+  for (; b0 + 16 <= blocks; b0 += 16) {
+    const __m512 d = _mm512_loadu_ps(xd + b0);
+    for (int i = 0; i < R; ++i)
+      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                  reinterpret_cast<const __m256i*>(qs + i * blocks + b0))));
+    for (int c = 0; c < 4; ++c)
+      ChunkQ4<R, kGfni, false>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
+  }
+  if (b0 < blocks) {  // 2 to 14 blocks: whole chunks, then maybe one of 64 elements
+    const int64_t nb = blocks - b0;
+    const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1);
+    const __m512 d = _mm512_maskz_loadu_ps(m, xd + b0);
+    for (int i = 0; i < R; ++i)
+      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + i * blocks + b0)));
+    int c = 0;
+    for (; 4 * (c + 1) <= nb; ++c)
+      ChunkQ4<R, kGfni, false>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
+    if (4 * c < nb) ChunkQ4<R, kGfni, true>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
+  }
+  return SumLanes<R>(acc);
+}
+
+template <int R>
+R1_TARGET_VNNI __m128 DotsQ8(const Matrix& w, int64_t r, const Int8Activations& x,
+                             const ScaleIndex& idx) {
+  const int64_t blocks = w.cols / kQuantBlock, rb = w.row_bytes();
+  const uint8_t* row = w.data + r * rb;
+  const uint16_t* qs = w.qscale + r * blocks;
+  const int8_t* xc = x.code.data();
+  const int32_t* xb = x.q8_bias.data();
+  const float* xd = x.dx.data();
+  __m512 acc[R], s[R];
+  for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
+  int64_t b0 = 0;
+  for (; b0 + 16 <= blocks; b0 += 16) {
+    const __m512 d = _mm512_loadu_ps(xd + b0);
+    for (int i = 0; i < R; ++i)
+      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256(
+                                  reinterpret_cast<const __m256i*>(qs + i * blocks + b0))));
+    for (int c = 0; c < 8; ++c) ChunkQ8<R>(row, rb, xc, xb, b0 / 2 + c, idx.q8[c], s, acc);
+  }
+  if (b0 < blocks) {  // 2 to 14 blocks: whole chunks of 64 elements
+    const int64_t nb = blocks - b0;
+    const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1);
+    const __m512 d = _mm512_maskz_loadu_ps(m, xd + b0);
+    for (int i = 0; i < R; ++i)
+      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + i * blocks + b0)));
+    for (int c = 0; 2 * c < nb; ++c) ChunkQ8<R>(row, rb, xc, xb, b0 / 2 + c, idx.q8[c], s, acc);
+  }
+  return SumLanes<R>(acc);
+}
+
+template <int R>
+R1_TARGET_VNNI void RowGroup(const Matrix& w, int64_t r, const Int8Activations* x, int64_t n,
+                             float* y, int64_t y_stride, const float* bias, const ScaleIndex& idx) {
+  const __mmask8 m = static_cast<__mmask8>((1u << R) - 1);
+  const __m128 b = bias ? _mm_maskz_loadu_ps(m, bias + r) : _mm_setzero_ps();
+  const bool q4 = w.dtype == DType::kU8, gfni = CpuHasGfni();
+  for (int64_t t = 0; t < n; ++t) {
+    const __m128 v = q4 ? (gfni ? DotsQ4<R, true>(w, r, x[t], idx) : DotsQ4<R, false>(w, r, x[t], idx))
+                        : DotsQ8<R>(w, r, x[t], idx);
+    _mm_mask_storeu_ps(y + t * y_stride + r, m, _mm_add_ps(v, b));
+  }
 }
 
 R1_TARGET_VNNI void RowsVnni(const Matrix& w, int64_t r0, int64_t r1, const Int8Activations* x,
                              int64_t n, float* y, int64_t y_stride, const float* bias) {
   static const ScaleIndex idx;
-  for (int64_t r = r0; r < r1; ++r) {
-    for (int64_t t = 0; t < n; ++t) {
-      const float s = w.dtype == DType::kU8 ? RowDot<true>(w, r, x[t], idx)
-                                            : RowDot<false>(w, r, x[t], idx);
-      y[t * y_stride + r] = bias ? s + bias[r] : s;
-    }
+  int64_t r = r0;
+  for (; r + 4 <= r1; r += 4) RowGroup<4>(w, r, x, n, y, y_stride, bias, idx);
+  switch (r1 - r) {
+    case 3: RowGroup<3>(w, r, x, n, y, y_stride, bias, idx); break;
+    case 2: RowGroup<2>(w, r, x, n, y, y_stride, bias, idx); break;
+    case 1: RowGroup<1>(w, r, x, n, y, y_stride, bias, idx); break;
+    default: break;
   }
 }
 
 }  // namespace
 #pragma GCC diagnostic pop
 #endif
+
+void QuantizeActivations(const float* x, int64_t cols, Int8Activations& o) {
+#if defined(__x86_64__)
+  if (CpuHasVnni()) return QuantizeActivationsVnni(x, cols, o);
+#endif
+  QuantizeActivationsScalar(x, cols, o);
+}
 
 void Int8MatVecRows(const Matrix& w, int64_t r0, int64_t r1, const Int8Activations* x, int64_t n,
                     float* y, int64_t y_stride, const float* bias) {

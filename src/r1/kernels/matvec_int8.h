@@ -7,7 +7,9 @@
 // VNNI and the row length is a multiple of 64; SetInt8Activations(false) turns it off.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <new>
 #include <vector>
 
 #include "r1/kernels/matrix.h"
@@ -21,18 +23,36 @@ bool Int8ActivationsEnabled();
 // Whether the int8 path can take this matrix on this CPU.
 bool Int8MatVecApplies(const Matrix& w);
 
+// Cache-line aligned storage for the activation layouts, so the kernels' 64-byte loads of them
+// never straddle two lines.
+template <class T>
+struct CacheLineAllocator {
+  using value_type = T;
+  CacheLineAllocator() = default;
+  template <class U>
+  CacheLineAllocator(const CacheLineAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  template <class U>
+  bool operator==(const CacheLineAllocator<U>&) const { return true; }
+};
+template <class T>
+using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
+
 // One token's activations, quantized per block of 32: code = round(x / dx) in [-127, 127],
-// dx = max|x| / 127, laid out for the Q8 kernel (natural order) and the Q4 kernel (each
-// 64-element group ordered as the nibbles unpack: block 0 elements 0-15, block 1 elements 0-15,
-// block 0 elements 16-31, block 1 elements 16-31).
+// dx = max|x| / 127, laid out for the kernels. Each `vpdpbusd` multiplies unsigned weight bytes
+// (Q8: code + 128, Q4: nibble = code + 8) by these signed codes, so each int32 lane starts from a
+// bias that removes the offset: lane l of a chunk sums 4 (Q8) or 8 (Q4) products.
 struct Int8Activations {
   int64_t cols = 0;
-  std::vector<int8_t> code;       // natural order
+  AlignedVector<int8_t> code;     // natural order (the Q8 operand)
   std::vector<float> dx;          // per block of 32
-  std::vector<float> q8_dx;       // per group, 16 lanes: lanes 0-7 block 0's dx, 8-15 block 1's
-  std::vector<int8_t> q4_code;    // Q4 order
-  std::vector<int32_t> q4_bias;   // per group, 16 lanes: -8 x the sum of the lane's 4 codes
-  std::vector<float> q4_dx;       // per group, 16 lanes, in the Q4 lane order
+  AlignedVector<int32_t> q8_bias;  // per 64 elements, 16 lanes: -128 x the sum of the lane's 4 codes
+  // Per 128 elements (4 blocks; a last chunk of 64 is zero-padded to the same size): 64 bytes
+  // multiplied by the low nibbles (byte k: element (k/16)*32 + k%16 of the chunk), then 64 by
+  // the high ones (element (k/16)*32 + 16 + k%16), so lane l covers block l/4 in both.
+  AlignedVector<int8_t> q4_code;
+  AlignedVector<int32_t> q4_bias; // per 128 elements, 16 lanes: -8 x the sum of the lane's 8 codes
 };
 void QuantizeActivations(const float* x, int64_t cols, Int8Activations& out);
 
