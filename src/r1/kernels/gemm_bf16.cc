@@ -22,6 +22,7 @@ namespace {
 constexpr int kPanelRows = 32;                   // two vectors of 16 float32 lanes
 constexpr int kPairBytes = kPanelRows * 4;       // one column pair of a repacked panel
 constexpr int kMaxTileTokens = 6;
+constexpr int64_t kPrefetchLines = 2;
 
 std::atomic<bool>& Enabled() {
   static std::atomic<bool> on = [] {
@@ -95,10 +96,16 @@ R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, u
         _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                            _mm512_set1_epi32(static_cast<int32_t>(row_bytes)));
     const uint8_t* base = w.data + (r0 + first) * row_bytes;
-    for (int64_t p = 0; p < pairs; ++p)
+    for (int64_t p = 0; p < pairs; ++p) {
+      // 16 rows at once are too many streams for the hardware prefetchers (see gemm_int8.cc).
+      const int64_t ahead = p * 4 + kPrefetchLines * 64;
+      if (p % 16 == 0 && ahead < row_bytes)
+        for (int i = 0; i < rows_here; ++i)
+          _mm_prefetch(reinterpret_cast<const char*>(base + i * row_bytes + ahead), _MM_HINT_T0);
       _mm512_storeu_si512(panel + p * kPairBytes + first * 4,
                           _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, offsets,
                                                       base + 4 * p, 1));
+    }
   }
 }
 

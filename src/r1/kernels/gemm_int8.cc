@@ -21,6 +21,7 @@ constexpr int kPanelRows = 32;                       // two vectors of 16 int32 
 constexpr int kQuads = kQuantBlock / 4;              // 4-code groups per block
 constexpr int kPanelBlockBytes = kQuads * kPanelRows * 4;  // one block of a repacked panel
 constexpr int kMaxTileTokens = 6;
+constexpr int64_t kPrefetchLines = 2;
 
 // Activations of n tokens quantized per block of 32 exactly as QuantizeActivations does, with the
 // correction for the weights' unsigned offset folded into one int32 per token and block.
@@ -84,7 +85,14 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
                            _mm512_set1_epi32(static_cast<int32_t>(row_bytes)));
     const uint8_t* base = w.data + (r0 + first) * row_bytes;
     const uint16_t* qs = w.qscale + (r0 + first) * blocks;
+    // The gathers touch 16 rows at once, too many streams for the hardware prefetchers: fetch
+    // each row's line kPrefetchLines ahead (repacking from DRAM ran at 3.4 GB/s without).
+    const int64_t block_bytes = q8 ? kQuantBlock : kQuantBlock / 2;
     for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t ahead = (b * block_bytes) / 64 * 64 + kPrefetchLines * 64;
+      if ((b * block_bytes) % 64 == 0 && ahead < row_bytes)
+        for (int i = 0; i < rows_here; ++i)
+          _mm_prefetch(reinterpret_cast<const char*>(base + i * row_bytes + ahead), _MM_HINT_T0);
       uint8_t* dst = panel + b * kPanelBlockBytes + first * 4;
       if (q8) {
         const uint8_t* src = base + b * kQuantBlock;
