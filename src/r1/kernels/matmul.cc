@@ -704,6 +704,57 @@ void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float*
   });
 }
 
+void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_stride, int64_t n,
+                  ThreadPool& pool) {
+  static const RowRangeFn row_range = PickRowRange();
+  if (jobs.empty() || n <= 0) return;
+  const int64_t cols = jobs[0].w->cols;
+  bool any_int8 = false;
+  int64_t total_rows = 0;
+  for (const MatMulJob& j : jobs) {
+    if (j.w->cols != cols) throw Error(j.w->name + ": MatMulShared needs equal column counts");
+    total_rows += j.w->rows;
+  }
+  if (n >= kGemmMinTokens || jobs.size() == 1) {
+    for (const MatMulJob& j : jobs) MatMul(*j.w, x, x_stride, n, j.y, j.y_stride, j.bias, pool);
+    return;
+  }
+  std::vector<char> int8(jobs.size());
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const Matrix& w = *jobs[i].w;
+    if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16 &&
+        w.dtype != DType::kF8E4M3 && w.dtype != DType::kI8 && w.dtype != DType::kU8)
+      throw Error(w.name + ": unsupported weight dtype " + std::string(DTypeName(w.dtype)));
+    if (w.quantized() && !w.qscale) throw Error(w.name + ": quantized weight without scales");
+    int8[i] = Int8ActivationsEnabled() && Int8MatVecApplies(w);
+    any_int8 |= int8[i] != 0;
+  }
+  thread_local std::vector<Int8Activations> quantized;
+  if (any_int8) {
+    if (quantized.size() < static_cast<size_t>(n)) quantized.resize(n);
+    for (int64_t t = 0; t < n; ++t) QuantizeActivations(x + t * x_stride, cols, quantized[t]);
+  }
+  const Int8Activations* xq = quantized.data();
+  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, cols * n));
+  pool.ParallelFor(total_rows, grain, [&, xq](int64_t r0, int64_t r1, int) {
+    // The global row range may span several matrices: split it at their boundaries.
+    int64_t first = 0;
+    for (size_t i = 0; i < jobs.size() && r0 < r1; ++i) {
+      const MatMulJob& j = jobs[i];
+      const int64_t end = first + j.w->rows;
+      if (r0 < end) {
+        const int64_t a = r0 - first, b = std::min(r1, end) - first;
+        if (int8[i])
+          Int8MatVecRows(*j.w, a, b, xq, n, j.y, j.y_stride, j.bias);
+        else
+          row_range(*j.w, a, b, x, x_stride, n, j.y, j.y_stride, j.bias);
+        r0 = first + b;
+      }
+      first = end;
+    }
+  });
+}
+
 void MatMulRows(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
                 int64_t y_stride, const float* bias, ThreadPool& pool) {
   static const RowRangeFn row_range = PickRowRange();

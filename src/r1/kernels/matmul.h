@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "r1/core/thread_pool.h"
 #include "r1/kernels/matrix.h"
@@ -17,6 +18,21 @@ inline void MatMul(const Matrix& w, const float* x, int64_t n_tokens, float* y, 
                    const float* bias = nullptr) {
   MatMul(w, x, w.cols, n_tokens, y, w.rows, bias, pool);
 }
+
+// One product of a MatMulShared call: W times the shared input into y (rows `y_stride` apart).
+struct MatMulJob {
+  const Matrix* w;
+  float* y;
+  int64_t y_stride;
+  const float* bias = nullptr;
+};
+
+// Several products of the same input rows (q/k/v, gate/up), with equal column counts. Below
+// kGemmMinTokens they share one parallel region and one int8 quantization of the input: a
+// decode step otherwise synchronized the threads once per matrix, and each short region ended
+// with one thread waiting for the other. From kGemmMinTokens on, one MatMul each.
+void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_stride,
+                  int64_t n_tokens, ThreadPool& pool);
 
 // From this many tokens on, MatMul widens panels of weight rows to float32 and runs OpenBLAS's
 // sgemm on them (compute-bound regime); below, a streaming kernel reads each weight once.

@@ -179,20 +179,24 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
   ThreadPool& pool = this->pool();
 
   // Queries.
+  // Queries (compressed first where q_lora_rank > 0), and the compressed latent with the shared
+  // rope key, which is written into the cache: one shared product of the block input.
   s.q.resize(n * H * qk);
+  s.kva.resize(n * (dc + dr));
+  const MatMulJob kv_a{&L.kv_a, s.kva.data(), dc + dr,
+                       L.kv_a_bias.empty() ? nullptr : L.kv_a_bias.data()};
   if (cfg_.q_lora_rank > 0) {
     const int64_t dq = cfg_.q_lora_rank;
     s.qa.resize(n * dq);
-    MatMul(L.q_a, s.h.data(), n, s.qa.data(), pool, L.q_a_bias.empty() ? nullptr : L.q_a_bias.data());
+    const MatMulJob jobs[] = {
+        {&L.q_a, s.qa.data(), dq, L.q_a_bias.empty() ? nullptr : L.q_a_bias.data()}, kv_a};
+    MatMulShared(jobs, s.h.data(), cfg_.hidden_size, n, pool);
     RmsNormRows(s.qa.data(), n, dq, L.q_a_norm.data(), dq, cfg_.rms_norm_eps);
     MatMul(L.q_b, s.qa.data(), n, s.q.data(), pool);
   } else {
-    MatMul(L.q_proj, s.h.data(), n, s.q.data(), pool);
+    const MatMulJob jobs[] = {{&L.q_proj, s.q.data(), H * qk}, kv_a};
+    MatMulShared(jobs, s.h.data(), cfg_.hidden_size, n, pool);
   }
-  // The compressed latent and the shared rope key, written into the cache.
-  s.kva.resize(n * (dc + dr));
-  MatMul(L.kv_a, s.h.data(), n, s.kva.data(), pool,
-         L.kv_a_bias.empty() ? nullptr : L.kv_a_bias.data());
   for (int64_t i = 0; i < n; ++i) {
     float* row = cache.Row(s.slot[i], layer, s.pos[i]);
     const float* a = s.kva.data() + i * (dc + dr);
@@ -320,10 +324,11 @@ void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
   s.q.resize(n * H * Dh);
   s.kva.resize(n * 2 * kvw);
   auto bias = [](const std::vector<float>& b) { return b.empty() ? nullptr : b.data(); };
-  MatMul(L.q, s.h.data(), cfg_.hidden_size, n, s.q.data(), H * Dh, bias(L.q_bias), pool);
   // K and V of each token land side by side in one [n, 2*kvw] buffer, the cache row layout.
-  MatMul(L.k, s.h.data(), cfg_.hidden_size, n, s.kva.data(), 2 * kvw, bias(L.k_bias), pool);
-  MatMul(L.v, s.h.data(), cfg_.hidden_size, n, s.kva.data() + kvw, 2 * kvw, bias(L.v_bias), pool);
+  const MatMulJob qkv[] = {{&L.q, s.q.data(), H * Dh, bias(L.q_bias)},
+                           {&L.k, s.kva.data(), 2 * kvw, bias(L.k_bias)},
+                           {&L.v, s.kva.data() + kvw, 2 * kvw, bias(L.v_bias)}};
+  MatMulShared(qkv, s.h.data(), cfg_.hidden_size, n, pool);
   for (int64_t i = 0; i < n; ++i) {
     float* kv = s.kva.data() + i * 2 * kvw;
     for (int64_t g = 0; g < Hkv; ++g) RopeHalfSplit(kv + g * Dh, Dh, s.pos[i], rope_freq_.data());
@@ -404,8 +409,8 @@ void Model::Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) cons
   const int64_t f = m.gate.rows;
   float* g = Buf(t_mlp_gate, n * f);
   float* u = Buf(t_mlp_up, n * f);
-  MatMul(m.gate, x, n, g, pool());
-  MatMul(m.up, x, n, u, pool());
+  const MatMulJob gate_up[] = {{&m.gate, g, f}, {&m.up, u, f}};
+  MatMulShared(gate_up, x, m.gate.cols, n, pool());
   SiluMul(g, u, n * f);
   MatMul(m.down, g, n, out, pool());
 }
