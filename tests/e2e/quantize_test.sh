@@ -63,6 +63,19 @@ else
 fi
 
 first=$(golden_dirs | head -1)
+# --q4-head: no Q8 matrix left (the default q4 keeps its head in q8), and the folder loads.
+"$R1" info -m "$TMP/$(basename "$first")-q4" >"$TMP/i.out" 2>&1
+grep -q "dtype Q8_0" "$TMP/i.out" && ok "default q4 keeps the head in Q8_0" || fail "q4 head: $(cat "$TMP/i.out")"
+if "$R1" quantize -m "$first/model" --to q4 --q4-head -o "$TMP/q4head" >/dev/null 2>"$TMP/e.out" &&
+  "$R1" info -m "$TMP/q4head" >"$TMP/i.out" 2>&1; then
+  ! grep -q "dtype Q8_0" "$TMP/i.out" && grep -q "dtype Q4_0" "$TMP/i.out" && ok "--q4-head: head in Q4_0 too" ||
+    fail "--q4-head: $(cat "$TMP/i.out")"
+else
+  fail "--q4-head: $(cat "$TMP/e.out")"
+fi
+rc=0
+"$R1" quantize -m "$first/model" --to q8 --q4-head -o "$TMP/bad" >"$TMP/e.out" 2>&1 || rc=$?
+[ "$rc" -ne 0 ] && grep -q "q4" "$TMP/e.out" && ok "--q4-head without --to q4 refused" || fail "--q4-head with q8: rc $rc: $(cat "$TMP/e.out")"
 rc=0
 "$R1" quantize -m "$first/model" --to q3 -o "$TMP/bad" >"$TMP/e.out" 2>&1 || rc=$?
 [ "$rc" -ne 0 ] && grep -q "q8" "$TMP/e.out" && ok "--to q3 refused, naming the choices" || fail "--to q3: rc $rc: $(cat "$TMP/e.out")"

@@ -257,34 +257,52 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
         }
       });
     }
+    // Few tokens (decode): every head of a token attends over the same latent rows, so after
+    // absorbing W_UK into each head's query, all heads go through one AttendBlock (two GEMMs
+    // over the cache) instead of a dot product per head and position.
     const int64_t n_short = static_cast<int64_t>(short_tokens.size());
-    pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
-      float* qt = Buf(t_buf_a, dc);
-      float* ot = Buf(t_buf_b, dc);
-      for (int64_t item = b; item < e; ++item) {
-        const int64_t i = short_tokens[item / H], h = item % H;
-        const float* qn = s.q.data() + i * H * qk + h * qk;
-        const float* qr = qn + dn;
-        std::fill(qt, qt + dc, 0.0f);
-        for (int64_t j = 0; j < dn; ++j) kv_b.AxpyRow(h * (dn + dv) + j, 0, dc, qn[j], qt);
-        const int64_t T = s.pos[i] + 1;
-        float* scores = Buf(t_buf_c, T);
-        for (int64_t t = 0; t < T; ++t) {
-          const float* row = cache.Row(s.slot[i], layer, t);
-          scores[t] = attn_scale_ * (Dot(qt, row, dc) + Dot(qr, row + dc, dr));
+    if (n_short > 0) {
+      s.qcat.resize(n_short * H * (dc + dr));
+      s.ocat.resize(n_short * H * dc);
+      pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
+        for (int64_t item = b; item < e; ++item) {
+          const int64_t i = short_tokens[item / H], h = item % H;
+          const float* qn = s.q.data() + i * H * qk + h * qk;
+          float* qt = s.qcat.data() + item * (dc + dr);
+          std::fill(qt, qt + dc, 0.0f);
+          for (int64_t j = 0; j < dn; ++j) kv_b.AxpyRow(h * (dn + dv) + j, 0, dc, qn[j], qt);
+          std::copy_n(qn + dn, dr, qt + dc);
         }
-        Softmax(scores, T);
-        std::fill(ot, ot + dc, 0.0f);
-        for (int64_t t = 0; t < T; ++t) Axpy(scores[t], cache.Row(s.slot[i], layer, t), ot, dc);
-        float* o = s.o.data() + i * H * dv + h * dv;
-        std::fill(o, o + dv, 0.0f);
-        // o_h = UV_h . o~_h, reusing qt as the dequantized row buffer.
-        for (int64_t j = 0; j < dv; ++j) {
-          kv_b.DequantRow(h * (dn + dv) + dn + j, 0, dc, qt);
-          o[j] = Dot(qt, ot, dc);
+      });
+      // Items: (token, half of the heads), so one decoded token still keeps two threads busy.
+      const int64_t parts = std::min<int64_t>(H, pool.size());
+      pool.ParallelFor(n_short * parts, 1, [&](int64_t b, int64_t e, int) {
+        thread_local std::vector<int64_t> limit;
+        for (int64_t item = b; item < e; ++item) {
+          const int64_t k = item / parts, part = item % parts;
+          const int64_t i = short_tokens[k];
+          const int64_t h0 = H * part / parts, h1 = H * (part + 1) / parts;
+          limit.assign(h1 - h0, s.pos[i] + 1);
+          const float* rows0 = cache.Row(s.slot[i], layer, 0);
+          AttendBlock(s.qcat.data() + (k * H + h0) * (dc + dr), h1 - h0, limit.data(), rows0,
+                      rows0, width, dc + dr, dc, attn_scale_,
+                      s.ocat.data() + (k * H + h0) * dc);
         }
-      }
-    });
+      });
+      pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
+        float* row = Buf(t_buf_a, dc);
+        for (int64_t item = b; item < e; ++item) {
+          const int64_t i = short_tokens[item / H], h = item % H;
+          const float* ot = s.ocat.data() + item * dc;
+          float* o = s.o.data() + i * H * dv + h * dv;
+          // o_h = W_UV_h . o~_h
+          for (int64_t j = 0; j < dv; ++j) {
+            kv_b.DequantRow(h * (dn + dv) + dn + j, 0, dc, row);
+            o[j] = Dot(row, ot, dc);
+          }
+        }
+      });
+    }
   } else {
     // Naive: expand keys and values of every cached position of each sequence.
     std::vector<float> kv;
@@ -378,20 +396,17 @@ void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
       }
     });
   }
+  // Few tokens (decode): per token and KV head, its `group` query heads (contiguous in s.q and
+  // s.o) through one AttendBlock.
   const int64_t n_short = static_cast<int64_t>(short_tokens.size());
-  pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
+  pool.ParallelFor(n_short * Hkv, 1, [&](int64_t b, int64_t e, int) {
+    thread_local std::vector<int64_t> limit;
     for (int64_t item = b; item < e; ++item) {
-      const int64_t i = short_tokens[item / H], h = item % H, g = h / group;
-      const float* q = s.q.data() + (i * H + h) * Dh;
-      const int64_t T = s.pos[i] + 1;
-      float* scores = Buf(t_buf_c, T);
-      for (int64_t t = 0; t < T; ++t)
-        scores[t] = attn_scale_ * Dot(q, cache.Row(s.slot[i], layer, t) + g * Dh, Dh);
-      Softmax(scores, T);
-      float* o = s.o.data() + (i * H + h) * Dh;
-      std::fill(o, o + Dh, 0.0f);
-      for (int64_t t = 0; t < T; ++t)
-        Axpy(scores[t], cache.Row(s.slot[i], layer, t) + kvw + g * Dh, o, Dh);
+      const int64_t i = short_tokens[item / Hkv], g = item % Hkv;
+      limit.assign(group, s.pos[i] + 1);
+      const float* k = cache.Row(s.slot[i], layer, 0) + g * Dh;
+      AttendBlock(s.q.data() + (i * H + g * group) * Dh, group, limit.data(), k, k + kvw,
+                  cache.row_width(), Dh, Dh, attn_scale_, s.o.data() + (i * H + g * group) * Dh);
     }
   });
   MatMul(L.o_proj, s.o.data(), n, out, pool, bias(L.o_bias));

@@ -18,6 +18,7 @@ struct Model::Scratch {
   std::vector<std::pair<int64_t, int64_t>> chunk_range;  // [begin, end) token rows per chunk
   std::vector<float> x, h, attn, ffn;  // [n, d]
   std::vector<float> q, qa, kva, o;   // attention temporaries
+  std::vector<float> qcat, ocat;      // MLA decode: absorbed queries, attended latents
 };
 
 }  // namespace r1

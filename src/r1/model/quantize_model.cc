@@ -56,7 +56,7 @@ bool IsHead(const std::string& name) {
   return name == "lm_head.weight" || EndsWith(name, "shared_head.head.weight");
 }
 
-Encoding Choose(QuantTarget to, const std::string& name, bool tied) {
+Encoding Choose(QuantTarget to, const std::string& name, bool tied, bool q4_head) {
   const bool head = IsHead(name) || (tied && name == "model.embed_tokens.weight");
   switch (to) {
     case QuantTarget::kBF16:
@@ -67,7 +67,7 @@ Encoding Choose(QuantTarget to, const std::string& name, bool tied) {
       // The output head turns every hidden state into logits; 4 bits there costs most of Q4's
       // perplexity loss (llama.cpp keeps it at 6 bits for the same reason), so it gets Q8.
       if (IsRouter(name)) return Encoding::kKeep;
-      return head ? Encoding::kQ8 : Encoding::kQ4;
+      return head && !q4_head ? Encoding::kQ8 : Encoding::kQ4;
     case QuantTarget::kFP8:
       // As in DeepSeek-V3's FP8 checkpoint: embedding, heads and routers stay in 16 bits.
       if (IsRouter(name) || IsEmbedding(name) || head) return Encoding::kKeep;
@@ -99,8 +99,9 @@ bool CopiedAlong(const std::string& name) {
 
 class Plan {
  public:
-  Plan(const Config& cfg, const TensorStore& store, QuantTarget to, QuantizeReport& report)
-      : cfg_(cfg), store_(store), to_(to), report_(report) {}
+  Plan(const Config& cfg, const TensorStore& store, QuantTarget to, bool q4_head,
+       QuantizeReport& report)
+      : cfg_(cfg), store_(store), to_(to), q4_head_(q4_head), report_(report) {}
 
   void Build(SafetensorsWriter& w) {
     std::set<std::string> bound;
@@ -114,7 +115,7 @@ class Plan {
         continue;
       }
       report_.bytes_in += t.matrix.bytes();
-      AddMatrix(w, t.matrix, Choose(to_, t.name, cfg_.tie_word_embeddings));
+      AddMatrix(w, t.matrix, Choose(to_, t.name, cfg_.tie_word_embeddings, q4_head_));
     }
     for (const std::string& name : store_.Names()) {
       if (bound.count(name)) continue;
@@ -244,6 +245,7 @@ class Plan {
   const Config& cfg_;
   const TensorStore& store_;
   QuantTarget to_;
+  bool q4_head_;
   QuantizeReport& report_;
   std::vector<std::shared_ptr<std::vector<float>>> owned_scales_;
 };
@@ -277,7 +279,9 @@ QuantizeReport QuantizeModel(const std::string& src, const std::string& dst,
 
   QuantizeReport report;
   SafetensorsWriter writer;
-  Plan plan(cfg, store, options.to, report);
+  if (options.q4_head && options.to != QuantTarget::kQ4)
+    throw Error("quantize: a Q4 head only goes with --to q4");
+  Plan plan(cfg, store, options.to, options.q4_head, report);
   std::atomic<uint64_t> done{0};
   plan.on_bytes = [&](uint64_t n) {
     done += n;

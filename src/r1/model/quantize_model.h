@@ -18,6 +18,9 @@ const char* QuantTargetName(QuantTarget t);
 struct QuantizeOptions {
   QuantTarget to = QuantTarget::kQ8;
   bool overwrite = false;  // replace an existing output folder's files
+  // Q4 only: encode the output head in Q4 too instead of Q8 (as a GGUF q4_0 made with --pure,
+  // for like-for-like comparisons; costs accuracy, docs/quantization.md).
+  bool q4_head = false;
 };
 
 struct QuantizeReport {
