@@ -101,10 +101,14 @@ for f in "${RUN[@]}"; do
   fi
   r1dir=$R1_BF16
   if [ "$f" != bf16 ]; then
+    # The GGUF has no output.weight, so llama.cpp's head is its token embedding in the same
+    # format; r1's q4 gets --q4-head to read the same bytes per token (its default is a Q8 head).
+    extra=()
     r1dir=$WORK/models/r1-$f
+    if [ "$f" = q4 ]; then extra=(--q4-head); r1dir=$WORK/models/r1-q4-q4head; fi
     if [ ! -f "$r1dir/config.json" ]; then
-      echo "writing $r1dir (r1 quantize --to $f)" >&2
-      "$R1" quantize -m "$R1_BF16" --to "$f" -o "$r1dir" >&2
+      echo "writing $r1dir (r1 quantize --to $f ${extra[*]:-})" >&2
+      "$R1" quantize -m "$R1_BF16" --to "$f" "${extra[@]}" -o "$r1dir" >&2
     fi
   fi
 
