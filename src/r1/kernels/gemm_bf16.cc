@@ -9,6 +9,7 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
+#include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/simd.h"
 
 #if defined(__x86_64__)
@@ -19,9 +20,7 @@ namespace r1 {
 
 namespace {
 
-constexpr int kPanelRows = 32;                   // two vectors of 16 float32 lanes
 constexpr int kPairBytes = kPanelRows * 4;       // one column pair of a repacked panel
-constexpr int kMaxTileTokens = 6;
 constexpr int64_t kPrefetchLines = 2;
 
 std::atomic<bool>& Enabled() {
@@ -130,35 +129,11 @@ R1_TARGET_AVX512_BF16 void Tile(const uint8_t* panel, const SplitTokens& s, int6
       l1[t] = _mm512_dpbf16_ps(l1[t], w1, lo);
     }
   }
-  const __mmask16 m0 = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
-  const __mmask16 m1 =
-      static_cast<__mmask16>(valid >= 32 ? 0xffff : valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
-  __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-  if (bias) {
-    b0 = _mm512_maskz_loadu_ps(m0, bias);
-    b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-  }
   for (int t = 0; t < T; ++t) {
-    float* yt = y + (t0 + t) * y_stride;
-    _mm512_mask_storeu_ps(yt, m0, _mm512_add_ps(_mm512_add_ps(h0[t], l0[t]), b0));
-    _mm512_mask_storeu_ps(yt + 16, m1, _mm512_add_ps(_mm512_add_ps(h1[t], l1[t]), b1));
+    h0[t] = _mm512_add_ps(h0[t], l0[t]);
+    h1[t] = _mm512_add_ps(h1[t], l1[t]);
   }
-}
-
-R1_TARGET_AVX512_BF16 void PanelTimesTokens(const uint8_t* panel, const SplitTokens& s, int64_t n,
-                                            int valid, float* y, int64_t y_stride,
-                                            const float* bias) {
-  int64_t t = 0;
-  for (; t + kMaxTileTokens <= n; t += kMaxTileTokens)
-    Tile<kMaxTileTokens>(panel, s, t, valid, y, y_stride, bias);
-  switch (n - t) {
-    case 1: Tile<1>(panel, s, t, valid, y, y_stride, bias); break;
-    case 2: Tile<2>(panel, s, t, valid, y, y_stride, bias); break;
-    case 3: Tile<3>(panel, s, t, valid, y, y_stride, bias); break;
-    case 4: Tile<4>(panel, s, t, valid, y, y_stride, bias); break;
-    case 5: Tile<5>(panel, s, t, valid, y, y_stride, bias); break;
-    default: break;
-  }
+  StorePanelTile<T>(h0, h1, valid, bias, y, y_stride, t0);
 }
 
 }  // namespace
@@ -181,16 +156,14 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
     for (int64_t t = t0; t < t1; ++t)
       SplitToken(x + t * x_stride, cols, sp->words.data() + t * sp->pairs * 2);
   });
-  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  pool.ParallelFor(panels, 1, [&, sp](int64_t p0, int64_t p1, int) {
+  ForEachPanel(w.rows, pool, [&, sp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
     panel.resize(sp->pairs * kPairBytes);
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t r0 = p * kPanelRows;
-      const int valid = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - r0));
-      RepackPanel(w, r0, valid, panel.data());
-      PanelTimesTokens(panel.data(), *sp, n, valid, y + r0, y_stride, bias ? bias + r0 : nullptr);
-    }
+    RepackPanel(w, r0, valid, panel.data());
+    ForEachTokenTile(n, [&](auto tokens, int64_t t0) {
+      Tile<decltype(tokens)::value>(panel.data(), *sp, t0, valid, y + r0, y_stride,
+                                    bias ? bias + r0 : nullptr);
+    });
   });
 #else
   (void)x, (void)x_stride, (void)y, (void)y_stride, (void)bias, (void)pool;

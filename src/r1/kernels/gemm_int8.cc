@@ -7,6 +7,7 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
+#include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/simd.h"
 
 #if defined(__x86_64__)
@@ -17,10 +18,8 @@ namespace r1 {
 
 namespace {
 
-constexpr int kPanelRows = 32;                       // two vectors of 16 int32 lanes
 constexpr int kQuads = kQuantBlock / 4;              // 4-code groups per block
 constexpr int kPanelBlockBytes = kQuads * kPanelRows * 4;  // one block of a repacked panel
-constexpr int kMaxTileTokens = 6;
 constexpr int64_t kPrefetchLines = 2;
 
 // Activations of n tokens quantized per block of 32 exactly as QuantizeActivations does, with the
@@ -157,35 +156,7 @@ R1_TARGET_AVX512_VNNI void Tile(const uint8_t* panel, const float* dw, const Qua
       f1[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(a1[t]), _mm512_mul_ps(s1, d), f1[t]);
     }
   }
-  const __mmask16 m0 = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
-  const __mmask16 m1 =
-      static_cast<__mmask16>(valid >= 32 ? 0xffff : valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
-  __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
-  if (bias) {
-    b0 = _mm512_maskz_loadu_ps(m0, bias);
-    b1 = _mm512_maskz_loadu_ps(m1, bias + 16);
-  }
-  for (int t = 0; t < T; ++t) {
-    float* yt = y + (t0 + t) * y_stride;
-    _mm512_mask_storeu_ps(yt, m0, _mm512_add_ps(f0[t], b0));
-    _mm512_mask_storeu_ps(yt + 16, m1, _mm512_add_ps(f1[t], b1));
-  }
-}
-
-R1_TARGET_AVX512_VNNI void PanelTimesTokens(const uint8_t* panel, const float* dw,
-                                            const QuantizedTokens& q, int64_t n, int valid,
-                                            float* y, int64_t y_stride, const float* bias) {
-  int64_t t = 0;
-  for (; t + kMaxTileTokens <= n; t += kMaxTileTokens)
-    Tile<kMaxTileTokens>(panel, dw, q, t, valid, y, y_stride, bias);
-  switch (n - t) {
-    case 1: Tile<1>(panel, dw, q, t, valid, y, y_stride, bias); break;
-    case 2: Tile<2>(panel, dw, q, t, valid, y, y_stride, bias); break;
-    case 3: Tile<3>(panel, dw, q, t, valid, y, y_stride, bias); break;
-    case 4: Tile<4>(panel, dw, q, t, valid, y, y_stride, bias); break;
-    case 5: Tile<5>(panel, dw, q, t, valid, y, y_stride, bias); break;
-    default: break;
-  }
+  StorePanelTile<T>(f0, f1, valid, bias, y, y_stride, t0);
 }
 
 }  // namespace
@@ -212,19 +183,16 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
       QuantizeToken(x + t * x_stride, qp->blocks, offset, qp->code.data() + t * qp->cols,
                     qp->dx.data() + t * qp->blocks, qp->corr.data() + t * qp->blocks);
   });
-  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  pool.ParallelFor(panels, 1, [&, qp](int64_t p0, int64_t p1, int) {
+  ForEachPanel(w.rows, pool, [&, qp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
     thread_local std::vector<float> dw;
     panel.resize(qp->blocks * kPanelBlockBytes);
     dw.resize(qp->blocks * kPanelRows);
-    for (int64_t p = p0; p < p1; ++p) {
-      const int64_t r0 = p * kPanelRows;
-      const int valid = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - r0));
-      RepackPanel(w, r0, valid, panel.data(), dw.data());
-      PanelTimesTokens(panel.data(), dw.data(), *qp, n, valid, y + r0, y_stride,
-                       bias ? bias + r0 : nullptr);
-    }
+    RepackPanel(w, r0, valid, panel.data(), dw.data());
+    ForEachTokenTile(n, [&](auto tokens, int64_t t0) {
+      Tile<decltype(tokens)::value>(panel.data(), dw.data(), *qp, t0, valid, y + r0, y_stride,
+                                    bias ? bias + r0 : nullptr);
+    });
   });
 #else
   (void)x, (void)x_stride, (void)y, (void)y_stride, (void)bias, (void)pool;
