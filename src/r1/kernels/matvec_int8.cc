@@ -36,17 +36,6 @@ std::atomic<bool>& Enabled() {
   return on;
 }
 
-bool CpuHasVnni() {
-#if defined(__x86_64__)
-  static const bool yes = DetectIsa() == IsaLevel::kAvx512 &&
-                          __builtin_cpu_supports("avx512vnni") &&
-                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  return yes;
-#else
-  return false;
-#endif
-}
-
 // GFNI (Ice Lake, Zen 4 and later; not Cascade Lake) shifts the Q4 high nibbles down in one
 // instruction instead of a shift and a mask.
 bool CpuHasGfni() {
@@ -75,7 +64,7 @@ void SetInt8Activations(bool on) { Enabled() = on; }
 bool Int8ActivationsEnabled() { return Enabled(); }
 
 bool Int8MatVecApplies(const Matrix& w) {
-  return w.quantized() && w.qscale && w.cols > 0 && w.cols % kGroup == 0 && CpuHasVnni();
+  return w.quantized() && w.qscale && w.cols > 0 && w.cols % kGroup == 0 && CpuHasAvx512Vnni();
 }
 
 namespace {
@@ -354,7 +343,7 @@ R1_TARGET_VNNI void RowsVnni(const Matrix& w, int64_t r0, int64_t r1, const Int8
 
 void QuantizeActivations(const float* x, int64_t cols, Int8Activations& o) {
 #if defined(__x86_64__)
-  if (CpuHasVnni()) return QuantizeActivationsVnni(x, cols, o);
+  if (CpuHasAvx512Vnni()) return QuantizeActivationsVnni(x, cols, o);
 #endif
   QuantizeActivationsScalar(x, cols, o);
 }
