@@ -243,6 +243,17 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline __m128 SumLanes(const __m51
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+// s[i] = the token's scales of blocks b0 .. b0+nb-1 (nb <= 16) times row r+i's F16 scales of
+// the same blocks, one lane per block.
+template <int R>
+R1_TARGET_VNNI R1_INLINE void RowScales(const float* xd, const uint16_t* qs, int64_t blocks,
+                                        int64_t b0, int64_t nb, __m512 (&s)[R]) {
+  const __mmask16 m = static_cast<__mmask16>(nb >= 16 ? 0xffff : (1u << nb) - 1);
+  const __m512 d = _mm512_maskz_loadu_ps(m, xd + b0);
+  for (int i = 0; i < R; ++i)
+    s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + i * blocks + b0)));
+}
+
 // Rows r .. r+R-1 against one token, lane i of the result row r+i's dot product (no bias).
 // Each run of 16 blocks loads the rows' 16 F16 scales once and multiplies them by the token's
 // block scales; each chunk then adds (int32 block sums) x (spread scales) into one float
@@ -260,19 +271,13 @@ R1_TARGET_VNNI __m128 DotsQ4(const Matrix& w, int64_t r, const Int8Activations& 
   for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
   int64_t b0 = 0;
   for (; b0 + 16 <= blocks; b0 += 16) {
-    const __m512 d = _mm512_loadu_ps(xd + b0);
-    for (int i = 0; i < R; ++i)
-      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256(
-                                  reinterpret_cast<const __m256i*>(qs + i * blocks + b0))));
+    RowScales<R>(xd, qs, blocks, b0, 16, s);
     for (int c = 0; c < 4; ++c)
       ChunkQ4<R, kGfni, false>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
   }
   if (b0 < blocks) {  // 2 to 14 blocks: whole chunks, then maybe one of 64 elements
     const int64_t nb = blocks - b0;
-    const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1);
-    const __m512 d = _mm512_maskz_loadu_ps(m, xd + b0);
-    for (int i = 0; i < R; ++i)
-      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + i * blocks + b0)));
+    RowScales<R>(xd, qs, blocks, b0, nb, s);
     int c = 0;
     for (; 4 * (c + 1) <= nb; ++c)
       ChunkQ4<R, kGfni, false>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
@@ -294,18 +299,12 @@ R1_TARGET_VNNI __m128 DotsQ8(const Matrix& w, int64_t r, const Int8Activations& 
   for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
   int64_t b0 = 0;
   for (; b0 + 16 <= blocks; b0 += 16) {
-    const __m512 d = _mm512_loadu_ps(xd + b0);
-    for (int i = 0; i < R; ++i)
-      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_loadu_si256(
-                                  reinterpret_cast<const __m256i*>(qs + i * blocks + b0))));
+    RowScales<R>(xd, qs, blocks, b0, 16, s);
     for (int c = 0; c < 8; ++c) ChunkQ8<R>(row, rb, xc, xb, b0 / 2 + c, idx.q8[c], s, acc);
   }
   if (b0 < blocks) {  // 2 to 14 blocks: whole chunks of 64 elements
     const int64_t nb = blocks - b0;
-    const __mmask16 m = static_cast<__mmask16>((1u << nb) - 1);
-    const __m512 d = _mm512_maskz_loadu_ps(m, xd + b0);
-    for (int i = 0; i < R; ++i)
-      s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + i * blocks + b0)));
+    RowScales<R>(xd, qs, blocks, b0, nb, s);
     for (int c = 0; 2 * c < nb; ++c) ChunkQ8<R>(row, rb, xc, xb, b0 / 2 + c, idx.q8[c], s, acc);
   }
   return SumLanes<R>(acc);
