@@ -139,6 +139,16 @@ TEST(Int8Gemm, LongRowsOneAndTwoThreads) {
   }
 }
 
+// The repack reads 2 (Q8) or 4 (Q4) blocks per row at a time and the scales 16 blocks at a time:
+// every remainder of both, with row counts that leave either half of a panel partly empty.
+TEST(Int8Gemm, EveryBlockRemainder) {
+  for (int64_t blocks : {1, 2, 3, 4, 5, 6, 7, 15, 16, 17, 33})
+    for (int64_t rows : {9, 31, 50}) {
+      Check(DType::kI8, rows, blocks * 32, 7, rows == 9, 2);
+      Check(DType::kU8, rows, blocks * 32, 7, rows == 31, 2);
+    }
+}
+
 TEST(Int8Gemm, ExtremeCodesAndZeroScales) {
   Check(DType::kI8, 40, 128, 9, true, 2, true);
   Check(DType::kU8, 40, 128, 9, true, 2, true);

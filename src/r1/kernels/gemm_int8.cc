@@ -67,55 +67,95 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
   }
 }
 
+// In-register transpose of a 16x16 matrix of 32-bit elements: v[i] lane j becomes v[j] lane i.
+// Unpacks build 4x4 blocks inside each 128-bit lane, two rounds of lane shuffles move the blocks.
+R1_TARGET_AVX512_VNNI R1_INLINE void Transpose16x16(__m512i (&v)[16]) {
+  __m512i t[16], u[16];
+  for (int p = 0; p < 8; ++p) {
+    t[2 * p] = _mm512_unpacklo_epi32(v[2 * p], v[2 * p + 1]);
+    t[2 * p + 1] = _mm512_unpackhi_epi32(v[2 * p], v[2 * p + 1]);
+  }
+  // u[4g + c], lane L: rows 4g..4g+3 of column 4L + c.
+  for (int g = 0; g < 4; ++g) {
+    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
+    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
+    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
+  }
+  for (int c = 0; c < 4; ++c) {
+    const __m512i p0 = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i p1 = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    const __m512i q0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
+    const __m512i q1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
+    v[c] = _mm512_shuffle_i32x4(p0, q0, _MM_SHUFFLE(2, 0, 2, 0));
+    v[8 + c] = _mm512_shuffle_i32x4(p0, q0, _MM_SHUFFLE(3, 1, 3, 1));
+    v[4 + c] = _mm512_shuffle_i32x4(p1, q1, _MM_SHUFFLE(2, 0, 2, 0));
+    v[12 + c] = _mm512_shuffle_i32x4(p1, q1, _MM_SHUFFLE(3, 1, 3, 1));
+  }
+}
+
 // Rows [r0, r0 + valid) of W as unsigned codes (Q8: code + 128, Q4: the stored nibble, i.e.
 // value + 8) in `vpdpbusd` order: block b, quad q, row i at byte b*1024 + q*128 + i*4 holds codes
-// 4q..4q+3 of row i's block b. Rows past `valid` get zero codes and zero scales. One gather
-// collects a quad from 16 rows: the scalar transpose took a third of the product's time.
+// 4q..4q+3 of row i's block b; dw[b*32 + i] is row i's scale of block b. Rows past `valid` get
+// zero codes and zero scales. Each group of 16 rows is read 64 bytes per row at a time and
+// transposed in registers (16-row gathers took 20-40% of a prefill's product time; experts with
+// few tokens each spent most of theirs there).
 R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
                                        float* dw) {
   const int64_t blocks = w.qblocks(), row_bytes = w.row_bytes();
   const bool q8 = w.dtype == DType::kI8;
+  // Blocks per 64-byte read of a row: 2 of Q8 (32 bytes each), 4 of Q4 (16 bytes each).
+  const int64_t per_read = q8 ? 2 : 4, block_dwords = 16 / per_read;
+  const __m512i flip = _mm512_set1_epi32(static_cast<int>(0x80808080u));
+  const __m512i nibble = _mm512_set1_epi32(0x0f0f0f0f);
   for (int half = 0; half < 2; ++half) {
     const int first = 16 * half;
     const int rows_here = std::clamp(valid - first, 0, 16);
     const __mmask16 live = static_cast<__mmask16>((1u << rows_here) - 1);
-    const __m512i offsets =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(static_cast<int32_t>(row_bytes)));
     const uint8_t* base = w.data + (r0 + first) * row_bytes;
-    const uint16_t* qs = w.qscale + (r0 + first) * blocks;
-    // The gathers touch 16 rows at once, too many streams for the hardware prefetchers: fetch
-    // each row's line kPrefetchLines ahead (repacking from DRAM ran at 3.4 GB/s without).
-    const int64_t block_bytes = q8 ? kQuantBlock : kQuantBlock / 2;
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t ahead = (b * block_bytes) / 64 * 64 + kPrefetchLines * 64;
-      if ((b * block_bytes) % 64 == 0 && ahead < row_bytes)
-        for (int i = 0; i < rows_here; ++i)
-          _mm_prefetch(reinterpret_cast<const char*>(base + i * row_bytes + ahead), _MM_HINT_T0);
-      uint8_t* dst = panel + b * kPanelBlockBytes + first * 4;
-      if (q8) {
-        const uint8_t* src = base + b * kQuantBlock;
-        for (int q = 0; q < kQuads; ++q) {
-          const __m512i v =
-              _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, offsets, src + 4 * q, 1);
-          // Padding rows stay zero: their scale is zero and their outputs are never stored.
-          _mm512_storeu_si512(dst + q * 128,
-                              _mm512_maskz_xor_epi32(live, v, _mm512_set1_epi32(0x80808080)));
-        }
-      } else {
-        const uint8_t* src = base + b * (kQuantBlock / 2);
-        const __m512i nibble = _mm512_set1_epi32(0x0f0f0f0f);
-        for (int q = 0; q < kQuads / 2; ++q) {
-          const __m512i v =
-              _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, offsets, src + 4 * q, 1);
-          _mm512_storeu_si512(dst + q * 128, _mm512_and_si512(v, nibble));
-          _mm512_storeu_si512(dst + (q + kQuads / 2) * 128,
-                              _mm512_and_si512(_mm512_srli_epi32(v, 4), nibble));
+    for (int64_t b = 0; b < blocks; b += per_read) {
+      const int64_t nb = std::min<int64_t>(per_read, blocks - b);
+      const __mmask16 cols = static_cast<__mmask16>(nb == per_read ? 0xffff : (1u << (nb * block_dwords)) - 1);
+      const int64_t offset = b * (q8 ? kQuantBlock : kQuantBlock / 2);
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) {
+        const uint8_t* src = base + i * row_bytes + offset;
+        if (i < rows_here) {
+          // The rows are 16 streams, too many for the hardware prefetchers.
+          if (offset + 64 * kPrefetchLines < row_bytes)
+            _mm_prefetch(reinterpret_cast<const char*>(src + 64 * kPrefetchLines), _MM_HINT_T0);
+          v[i] = _mm512_maskz_loadu_epi32(cols, src);
+        } else {
+          v[i] = _mm512_setzero_si512();
         }
       }
-      // Scalars here: a 4-byte gather of 2-byte scales would read past the last row's end.
+      Transpose16x16(v);
+      for (int64_t j = 0; j < nb * block_dwords; ++j) {
+        uint8_t* dst = panel + (b + j / block_dwords) * kPanelBlockBytes + first * 4;
+        const int q = static_cast<int>(j % block_dwords);
+        if (q8) {
+          // Padding rows stay zero: their scale is zero and their outputs are never stored.
+          _mm512_storeu_si512(dst + q * 128, _mm512_maskz_xor_epi32(live, v[j], flip));
+        } else {
+          _mm512_storeu_si512(dst + q * 128, _mm512_and_si512(v[j], nibble));
+          _mm512_storeu_si512(dst + (q + kQuads / 2) * 128,
+                              _mm512_and_si512(_mm512_srli_epi32(v[j], 4), nibble));
+        }
+      }
+    }
+    // Scales: 16 blocks of 16 rows per transpose.
+    const uint16_t* qs = w.qscale + (r0 + first) * blocks;
+    for (int64_t b = 0; b < blocks; b += 16) {
+      const int64_t nb = std::min<int64_t>(16, blocks - b);
+      const __mmask16 cols = static_cast<__mmask16>(nb == 16 ? 0xffff : (1u << nb) - 1);
+      __m512i v[16];
       for (int i = 0; i < 16; ++i)
-        dw[b * kPanelRows + first + i] = i < rows_here ? _cvtsh_ss(qs[i * blocks + b]) : 0.0f;
+        v[i] = i < rows_here ? _mm512_castps_si512(_mm512_cvtph_ps(
+                                   _mm256_maskz_loadu_epi16(cols, qs + i * blocks + b)))
+                             : _mm512_setzero_si512();
+      Transpose16x16(v);
+      for (int64_t j = 0; j < nb; ++j)
+        _mm512_storeu_si512(dw + (b + j) * kPanelRows + first, v[j]);
     }
   }
 }
