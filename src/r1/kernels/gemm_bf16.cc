@@ -84,26 +84,31 @@ R1_TARGET_AVX512_BF16 void SplitToken(const float* x, int64_t cols, uint32_t* ou
 }
 
 // Rows [r0, r0 + valid) of W: pair p of row i at byte p*128 + i*4 (columns 2p and 2p+1). Rows
-// past `valid` are zero.
+// past `valid` are zero. Each group of 16 rows is read 16 pairs (64 bytes) per row at a time.
 R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel) {
   const int64_t pairs = w.cols / 2, row_bytes = w.cols * 2;
   for (int half = 0; half < 2; ++half) {
     const int first = 16 * half;
     const int rows_here = std::clamp(valid - first, 0, 16);
-    const __mmask16 live = static_cast<__mmask16>((1u << rows_here) - 1);
-    const __m512i offsets =
-        _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                           _mm512_set1_epi32(static_cast<int32_t>(row_bytes)));
     const uint8_t* base = w.data + (r0 + first) * row_bytes;
-    for (int64_t p = 0; p < pairs; ++p) {
-      // 16 rows at once are too many streams for the hardware prefetchers (see gemm_int8.cc).
-      const int64_t ahead = p * 4 + kPrefetchLines * 64;
-      if (p % 16 == 0 && ahead < row_bytes)
-        for (int i = 0; i < rows_here; ++i)
-          _mm_prefetch(reinterpret_cast<const char*>(base + i * row_bytes + ahead), _MM_HINT_T0);
-      _mm512_storeu_si512(panel + p * kPairBytes + first * 4,
-                          _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), live, offsets,
-                                                      base + 4 * p, 1));
+    for (int64_t p = 0; p < pairs; p += 16) {
+      const int64_t np = std::min<int64_t>(16, pairs - p);
+      const __mmask16 cols = static_cast<__mmask16>(np == 16 ? 0xffff : (1u << np) - 1);
+      __m512i v[16];
+      for (int i = 0; i < 16; ++i) {
+        const uint8_t* src = base + i * row_bytes + p * 4;
+        if (i < rows_here) {
+          // 16 rows at once are too many streams for the hardware prefetchers.
+          if (p * 4 + 64 * kPrefetchLines < row_bytes)
+            _mm_prefetch(reinterpret_cast<const char*>(src + 64 * kPrefetchLines), _MM_HINT_T0);
+          v[i] = _mm512_maskz_loadu_epi32(cols, src);
+        } else {
+          v[i] = _mm512_setzero_si512();
+        }
+      }
+      Transpose16x16(v);
+      for (int64_t j = 0; j < np; ++j)
+        _mm512_storeu_si512(panel + (p + j) * kPairBytes + first * 4, v[j]);
     }
   }
 }

@@ -67,33 +67,6 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
   }
 }
 
-// In-register transpose of a 16x16 matrix of 32-bit elements: v[i] lane j becomes v[j] lane i.
-// Unpacks build 4x4 blocks inside each 128-bit lane, two rounds of lane shuffles move the blocks.
-R1_TARGET_AVX512_VNNI R1_INLINE void Transpose16x16(__m512i (&v)[16]) {
-  __m512i t[16], u[16];
-  for (int p = 0; p < 8; ++p) {
-    t[2 * p] = _mm512_unpacklo_epi32(v[2 * p], v[2 * p + 1]);
-    t[2 * p + 1] = _mm512_unpackhi_epi32(v[2 * p], v[2 * p + 1]);
-  }
-  // u[4g + c], lane L: rows 4g..4g+3 of column 4L + c.
-  for (int g = 0; g < 4; ++g) {
-    u[4 * g + 0] = _mm512_unpacklo_epi64(t[4 * g], t[4 * g + 2]);
-    u[4 * g + 1] = _mm512_unpackhi_epi64(t[4 * g], t[4 * g + 2]);
-    u[4 * g + 2] = _mm512_unpacklo_epi64(t[4 * g + 1], t[4 * g + 3]);
-    u[4 * g + 3] = _mm512_unpackhi_epi64(t[4 * g + 1], t[4 * g + 3]);
-  }
-  for (int c = 0; c < 4; ++c) {
-    const __m512i p0 = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512i p1 = _mm512_shuffle_i32x4(u[c], u[4 + c], _MM_SHUFFLE(3, 1, 3, 1));
-    const __m512i q0 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(2, 0, 2, 0));
-    const __m512i q1 = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], _MM_SHUFFLE(3, 1, 3, 1));
-    v[c] = _mm512_shuffle_i32x4(p0, q0, _MM_SHUFFLE(2, 0, 2, 0));
-    v[8 + c] = _mm512_shuffle_i32x4(p0, q0, _MM_SHUFFLE(3, 1, 3, 1));
-    v[4 + c] = _mm512_shuffle_i32x4(p1, q1, _MM_SHUFFLE(2, 0, 2, 0));
-    v[12 + c] = _mm512_shuffle_i32x4(p1, q1, _MM_SHUFFLE(3, 1, 3, 1));
-  }
-}
-
 // Rows [r0, r0 + valid) of W as unsigned codes (Q8: code + 128, Q4: the stored nibble, i.e.
 // value + 8) in `vpdpbusd` order: block b, quad q, row i at byte b*1024 + q*128 + i*4 holds codes
 // 4q..4q+3 of row i's block b; dw[b*32 + i] is row i's scale of block b. Rows past `valid` get
