@@ -12,6 +12,7 @@ namespace {
 struct InitArgs {
   std::string preset, out, dtype = "bf16", tokenizer;
   uint64_t seed = 0;
+  int layers = 0;
   bool force = false;
 };
 
@@ -21,6 +22,7 @@ int RunInit(const InitArgs& a) {
   o.dtype = a.dtype == "f32" ? DType::kF32 : DType::kBF16;
   o.tokenizer_path = a.tokenizer;
   o.overwrite = a.force;
+  o.layers = a.layers;
   Progress progress("init " + a.preset, 1.0);
   InitModel(a.preset, a.out, o, [&](double f) { progress.Update(f); });
   progress.Finish("wrote " + a.out);
@@ -40,6 +42,10 @@ void AddInit(CLI::App& app, Action& action) {
       ->required();
   cmd->add_option("-o,--out", a->out, "Output folder")->required();
   cmd->add_option("--seed", a->seed, "Random seed (same seed, same bytes)");
+  cmd->add_option("--layers", a->layers,
+                  "Decoder layers instead of the preset's (each of the preset's shape), e.g. a "
+                  "4-layer deepseek-v2-lite to benchmark its MoE layers in 4 GB instead of 32")
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("--dtype", a->dtype, "Stored weight type: bf16 (default) or f32")
       ->check(CLI::IsMember({"bf16", "f32"}));
   cmd->add_option("--tokenizer", a->tokenizer,

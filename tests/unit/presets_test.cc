@@ -209,6 +209,27 @@ float ValueAt(const TensorView& t, int64_t i) {
   return f;
 }
 
+// --layers keeps every layer's shape and the MTP module after the last layer.
+TEST_F(PresetInitTest, LayersOverrideChangesOnlyTheLayerCount) {
+  InitOptions opts;
+  opts.layers = 2;
+  InitModel("v3-nano", Path("two"), opts);
+  const Config two = LoadConfig(Path("two"));
+  InitModel("v3-nano", Path("full"), InitOptions{});
+  const Config full = LoadConfig(Path("full"));
+  EXPECT_EQ(two.num_hidden_layers, 2);
+  EXPECT_NE(full.num_hidden_layers, 2);
+  EXPECT_EQ(two.hidden_size, full.hidden_size);
+  EXPECT_EQ(two.n_routed_experts, full.n_routed_experts);
+  auto file = SafetensorsFile::Open(Path("two/model.safetensors"));
+  const auto specs = ExpectedTensors(two, /*include_mtp=*/true);
+  EXPECT_EQ(file->tensors().size(), specs.size());
+  EXPECT_NE(file->Find("model.layers.2.eh_proj.weight"), nullptr);  // the MTP module
+  EXPECT_EQ(file->Find("model.layers.3.self_attn.kv_a_proj_with_mqa.weight"), nullptr);
+  opts.layers = -1;
+  EXPECT_THROW(InitModel("v3-nano", Path("neg"), opts), Error);
+}
+
 TEST_F(PresetInitTest, NanoFolderHoldsExactlyTheExpectedTensors) {
   std::vector<double> fractions;
   InitOptions opts;

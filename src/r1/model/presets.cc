@@ -517,6 +517,8 @@ void InitModel(const std::string& preset, const std::string& out_dir, const Init
     }
   }
 
+  if (opts.layers < 0) throw Error("init: --layers must be positive");
+  if (opts.layers > 0) config["num_hidden_layers"] = opts.layers;
   // Only the real V3 preset announces FP8, and it is refused above.
   config.erase("quantization_config");
   if (opts.dtype == DType::kF32) config["torch_dtype"] = "float32";

@@ -39,6 +39,9 @@ struct InitOptions {
   std::string tokenizer_path;
   // Allow replacing a model folder that already has a config.json or model.safetensors.
   bool overwrite = false;
+  // When positive, replaces the preset's num_hidden_layers: a model with the preset's layer shape
+  // but fewer (or more) layers, e.g. to benchmark a large MoE shape in less memory.
+  int layers = 0;
 };
 
 // Writes a Hugging Face model folder for `preset` with random weights: config.json,
