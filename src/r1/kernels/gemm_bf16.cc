@@ -21,7 +21,6 @@ namespace r1 {
 namespace {
 
 constexpr int kPairBytes = kPanelRows * 4;       // one column pair of a repacked panel
-constexpr int64_t kPrefetchLines = 2;
 
 std::atomic<bool>& Enabled() {
   static std::atomic<bool> on = [] {
@@ -93,19 +92,8 @@ R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, u
     const uint8_t* base = w.data + (r0 + first) * row_bytes;
     for (int64_t p = 0; p < pairs; p += 16) {
       const int64_t np = std::min<int64_t>(16, pairs - p);
-      const __mmask16 cols = static_cast<__mmask16>(np == 16 ? 0xffff : (1u << np) - 1);
       __m512i v[16];
-      for (int i = 0; i < 16; ++i) {
-        const uint8_t* src = base + i * row_bytes + p * 4;
-        if (i < rows_here) {
-          // 16 rows at once are too many streams for the hardware prefetchers.
-          if (p * 4 + 64 * kPrefetchLines < row_bytes)
-            _mm_prefetch(reinterpret_cast<const char*>(src + 64 * kPrefetchLines), _MM_HINT_T0);
-          v[i] = _mm512_maskz_loadu_epi32(cols, src);
-        } else {
-          v[i] = _mm512_setzero_si512();
-        }
-      }
+      LoadRows16(base, row_bytes, p * 4, rows_here, static_cast<int>(np), v);
       Transpose16x16(v);
       for (int64_t j = 0; j < np; ++j)
         _mm512_storeu_si512(panel + (p + j) * kPairBytes + first * 4, v[j]);

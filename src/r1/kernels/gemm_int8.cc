@@ -20,7 +20,6 @@ namespace {
 
 constexpr int kQuads = kQuantBlock / 4;              // 4-code groups per block
 constexpr int kPanelBlockBytes = kQuads * kPanelRows * 4;  // one block of a repacked panel
-constexpr int64_t kPrefetchLines = 2;
 
 // Activations of n tokens quantized per block of 32 exactly as QuantizeActivations does, with the
 // correction for the weights' unsigned offset folded into one int32 per token and block.
@@ -88,20 +87,9 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
     const uint8_t* base = w.data + (r0 + first) * row_bytes;
     for (int64_t b = 0; b < blocks; b += per_read) {
       const int64_t nb = std::min<int64_t>(per_read, blocks - b);
-      const __mmask16 cols = static_cast<__mmask16>(nb == per_read ? 0xffff : (1u << (nb * block_dwords)) - 1);
       const int64_t offset = b * (q8 ? kQuantBlock : kQuantBlock / 2);
       __m512i v[16];
-      for (int i = 0; i < 16; ++i) {
-        const uint8_t* src = base + i * row_bytes + offset;
-        if (i < rows_here) {
-          // The rows are 16 streams, too many for the hardware prefetchers.
-          if (offset + 64 * kPrefetchLines < row_bytes)
-            _mm_prefetch(reinterpret_cast<const char*>(src + 64 * kPrefetchLines), _MM_HINT_T0);
-          v[i] = _mm512_maskz_loadu_epi32(cols, src);
-        } else {
-          v[i] = _mm512_setzero_si512();
-        }
-      }
+      LoadRows16(base, row_bytes, offset, rows_here, static_cast<int>(nb * block_dwords), v);
       Transpose16x16(v);
       for (int64_t j = 0; j < nb * block_dwords; ++j) {
         uint8_t* dst = panel + (b + j / block_dwords) * kPanelBlockBytes + first * 4;
