@@ -268,13 +268,13 @@ struct Weights {
   int64_t rows = 0, cols = 0;
   std::vector<uint8_t> bytes;
   std::vector<uint16_t> qscales;
+  std::vector<uint8_t> tiles;  // Q8: r1's layout of the same codes and scales (matrix.h)
   r1::Matrix Mat() const {
     r1::Matrix m;
     m.dtype = dtype;
     m.rows = rows;
     m.cols = cols;
-    m.data = bytes.data();
-    if (dtype == r1::DType::kI8) m.qscale = qscales.data();
+    m.data = dtype == r1::DType::kI8 ? tiles.data() : bytes.data();
     return m;
   }
   size_t WeightBytes() const { return bytes.size() + qscales.size() * 2; }
@@ -297,6 +297,10 @@ Weights MakeWeights(r1::DType dt, int64_t rows, int64_t cols) {
       r1::QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(w.bytes.data()) + r * cols,
                         w.qscales.data() + r * blocks);
     }
+    w.tiles.assign(w.Mat().bytes(), 0);
+    for (int64_t r = 0; r < rows; ++r)
+      r1::StoreQuantRow(dt, cols, r, w.bytes.data() + r * cols, w.qscales.data() + r * blocks,
+                        w.tiles.data());
   } else {
     w.bytes.resize(rows * cols * 2);
     auto* p = reinterpret_cast<uint16_t*>(w.bytes.data());

@@ -16,7 +16,6 @@ namespace {
 struct Weights {
   std::vector<uint8_t> bytes;
   std::vector<float> scales;
-  std::vector<uint16_t> qscales;
   r1::Matrix m;
 };
 
@@ -28,21 +27,21 @@ Weights MakeWeights(r1::DType dt, int64_t rows, int64_t cols) {
   w.m.rows = rows;
   w.m.cols = cols;
   if (w.m.quantized()) {
-    const int64_t row_bytes = w.m.row_bytes(), blocks = w.m.qblocks();
-    w.bytes.resize(rows * row_bytes);
-    w.qscales.resize(rows * blocks);
+    const int64_t row_bytes = dt == r1::DType::kU8 ? r1::Q4RowBytes(cols) : cols;
+    const int64_t blocks = w.m.qblocks();
+    w.bytes.assign(w.m.bytes(), 0);
+    std::vector<uint8_t> codes(row_bytes);
+    std::vector<uint16_t> scales(blocks);
     std::vector<float> row(cols);
     for (int64_t r = 0; r < rows; ++r) {
       for (float& v : row) v = nd(rng);
       if (dt == r1::DType::kI8)
-        r1::QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(w.bytes.data()) + r * cols,
-                          w.qscales.data() + r * blocks);
+        r1::QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(codes.data()), scales.data());
       else
-        r1::QuantizeRowQ4(row.data(), cols, w.bytes.data() + r * row_bytes,
-                          w.qscales.data() + r * blocks);
+        r1::QuantizeRowQ4(row.data(), cols, codes.data(), scales.data());
+      r1::StoreQuantRow(dt, cols, r, codes.data(), scales.data(), w.bytes.data());
     }
     w.m.data = w.bytes.data();
-    w.m.qscale = w.qscales.data();
     return w;
   }
   w.bytes.resize(rows * cols * r1::DTypeSize(dt));
@@ -90,7 +89,6 @@ void BM_MatVecFromDram(benchmark::State& state, r1::DType dt) {
   while (copies.size() * bytes < (1ull << 30)) {
     copies.push_back(copies[0]);
     copies.back().m.data = copies.back().bytes.data();
-    if (copies.back().m.quantized()) copies.back().m.qscale = copies.back().qscales.data();
   }
   std::vector<float> x(cols, 0.5f), y(rows);
   r1::ThreadPool& pool = r1::DefaultPool();

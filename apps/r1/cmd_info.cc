@@ -81,6 +81,11 @@ int RunInfo(const InfoArgs& a) {
     cfg = LoadConfig(a.model);
     TensorStore store = TensorStore::OpenDir(a.model);
     source = a.model;
+    // Q8/Q4 tensors are tile groups of codes and scales; their element counts come from the
+    // matrix shapes the config implies.
+    std::map<std::string, int64_t> matrix_elements;
+    for (const auto& spec : ExpectedTensors(cfg, true))
+      if (spec.shape.size() == 2) matrix_elements[spec.name] = spec.shape[0] * spec.shape[1];
     for (const auto& name : store.Names()) {
       const TensorView& t = store.Get(name);
       // Quantized codes and block scales are named by what they are, not by their carrier dtype.
@@ -88,11 +93,10 @@ int RunInfo(const InfoArgs& a) {
       int64_t elements = t.numel();
       if (name.ends_with("_scale") || name.ends_with("_scale_inv")) {
         key = "scales";
-      } else if (t.dtype == DType::kI8) {
-        key = "Q8_0";
-      } else if (t.dtype == DType::kU8) {
-        key = "Q4_0";
-        elements *= 2;  // two codes per byte (rows padded to whole blocks of 32)
+      } else if (t.dtype == DType::kI8 || t.dtype == DType::kU8) {
+        key = t.dtype == DType::kI8 ? "Q8_0" : "Q4_0";
+        const auto it = matrix_elements.find(name);
+        if (it != matrix_elements.end()) elements = it->second;
       }
       auto& e = dtypes[key];
       e.first += elements;

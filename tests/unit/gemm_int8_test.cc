@@ -16,13 +16,15 @@
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/quantize_rows.h"
+#include "quant_tiles_util.h"
 
 namespace r1 {
 namespace {
 
 struct QMatrix {
-  std::vector<uint8_t> codes;
-  std::vector<uint16_t> scales;
+  std::vector<uint8_t> codes;    // rows as the row quantizers write them
+  std::vector<uint16_t> scales;  // [rows, blocks]
+  std::vector<uint8_t> tiles;    // what m reads
   Matrix m;
 };
 
@@ -33,7 +35,7 @@ QMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed, bool extrem
   q.m.dtype = dtype;
   q.m.rows = rows;
   q.m.cols = cols;
-  const int64_t blocks = cols / kQuantBlock, rb = q.m.row_bytes();
+  const int64_t blocks = cols / kQuantBlock, rb = PlainRowBytes(dtype, cols);
   q.codes.resize(rows * rb);
   q.scales.resize(rows * blocks);
   std::vector<float> row(cols);
@@ -50,20 +52,21 @@ QMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed, bool extrem
     for (int64_t i = 0; i < rb; ++i) q.codes[i] = dtype == DType::kI8 ? (i % 2 ? 0x80 : 0x7f) : (i % 2 ? 0x00 : 0xff);
     if (rows > 1) q.scales[blocks] = 0;
   }
-  q.m.data = q.codes.data();
-  q.m.qscale = q.scales.data();
+  PackTiles(q.m, q.codes, q.scales, q.tiles);
   return q;
 }
 
-int WeightCode(const Matrix& w, int64_t r, int64_t c) {
-  if (w.dtype == DType::kI8) return reinterpret_cast<const int8_t*>(w.data)[r * w.cols + c];
-  const uint8_t byte = w.data[r * w.row_bytes() + (c / 32) * 16 + (c % 32) % 16];
+int WeightCode(const QMatrix& q, int64_t r, int64_t c) {
+  const Matrix& w = q.m;
+  if (w.dtype == DType::kI8) return static_cast<int8_t>(q.codes[r * w.cols + c]);
+  const uint8_t byte = q.codes[r * Q4RowBytes(w.cols) + (c / 32) * 16 + (c % 32) % 16];
   return ((c % 32) < 16 ? (byte & 15) : (byte >> 4)) - 8;
 }
 
 // Straight from the definition in gemm_int8.h, in double.
-std::vector<float> Reference(const Matrix& w, const std::vector<float>& x, int64_t n,
+std::vector<float> Reference(const QMatrix& q, const std::vector<float>& x, int64_t n,
                              const float* bias) {
+  const Matrix& w = q.m;
   const int64_t blocks = w.cols / 32;
   std::vector<float> y(n * w.rows);
   for (int64_t t = 0; t < n; ++t) {
@@ -82,8 +85,8 @@ std::vector<float> Reference(const Matrix& w, const std::vector<float>& x, int64
       double s = 0;
       for (int64_t b = 0; b < blocks; ++b) {
         int64_t isum = 0;
-        for (int64_t c = b * 32; c < (b + 1) * 32; ++c) isum += WeightCode(w, r, c) * code[c];
-        s += static_cast<double>(isum) * (dx[b] * F16ToF32(w.qscale[r * blocks + b]));
+        for (int64_t c = b * 32; c < (b + 1) * 32; ++c) isum += WeightCode(q, r, c) * code[c];
+        s += static_cast<double>(isum) * (dx[b] * F16ToF32(q.scales[r * blocks + b]));
       }
       y[t * w.rows + r] = static_cast<float>(bias ? s + bias[r] : s);
     }
@@ -103,7 +106,7 @@ void Check(DType dtype, int64_t rows, int64_t cols, int64_t n, bool with_bias, i
   if (extremes) std::fill(x.begin(), x.begin() + 32, 0.0f);  // an all-zero block
   for (float& v : bias) v = nd(rng);
   const float* b = with_bias ? bias.data() : nullptr;
-  const auto want = Reference(q.m, x, n, b);
+  const auto want = Reference(q, x, n, b);
   // Output rows further apart than the matrix, to check the stride and the untouched gaps.
   const int64_t y_stride = rows + 3;
   std::vector<float> y(n * y_stride, -7.0f);
@@ -171,7 +174,7 @@ TEST(Int8Gemm, MatMulUsesItOnlyWithInt8Activations) {
   MatMul(q.m, x.data(), n, y_float.data(), pool);
   SetInt8Activations(was);
   MatMulReference(q.m, x.data(), n, y_ref.data(), nullptr);
-  const auto want = Reference(q.m, x, n, nullptr);
+  const auto want = Reference(q, x, n, nullptr);
   double int8_err = 0, scale = 0;
   for (int64_t i = 0; i < n * 40; ++i) {
     ASSERT_NEAR(y_int8[i], want[i], 1e-5f * (1.0f + std::fabs(want[i])));

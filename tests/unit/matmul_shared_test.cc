@@ -11,6 +11,7 @@
 #include "r1/core/thread_pool.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/quantize_rows.h"
+#include "quant_tiles_util.h"
 
 namespace r1 {
 namespace {
@@ -32,8 +33,8 @@ TEST(MatMulShared, EqualsOneMatMulPerMatrix) {
   a.dtype = DType::kI8;
   a.rows = 37;
   a.cols = cols;
-  a.data = reinterpret_cast<const uint8_t*>(q8.data());
-  a.qscale = q8_scales.data();
+  std::vector<uint8_t> q8_tiles;
+  PackTiles(a, std::vector<uint8_t>(q8.begin(), q8.end()), q8_scales, q8_tiles);
   b.name = "bf16";
   b.dtype = DType::kBF16;
   b.rows = 5;

@@ -15,13 +15,15 @@
 #include "r1/core/thread_pool.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/quantize_rows.h"
+#include "quant_tiles_util.h"
 
 namespace r1 {
 namespace {
 
 struct QMatrix {
-  std::vector<uint8_t> codes;
-  std::vector<uint16_t> scales;
+  std::vector<uint8_t> codes;    // rows as the row quantizers write them
+  std::vector<uint16_t> scales;  // [rows, blocks]
+  std::vector<uint8_t> tiles;    // what m reads
   std::vector<float> dense;  // the dequantized values
   Matrix m;
 };
@@ -35,7 +37,7 @@ QMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
   q.m.dtype = dtype;
   q.m.rows = rows;
   q.m.cols = cols;
-  const int64_t blocks = cols / kQuantBlock, rb = q.m.row_bytes();
+  const int64_t blocks = cols / kQuantBlock, rb = PlainRowBytes(dtype, cols);
   q.codes.resize(rows * rb);
   q.scales.resize(rows * blocks);
   std::vector<float> row(cols);
@@ -49,8 +51,7 @@ QMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
       QuantizeRowQ4(row.data(), cols, q.codes.data() + r * rb, q.scales.data() + r * blocks);
     }
   }
-  q.m.data = q.codes.data();
-  q.m.qscale = q.scales.data();
+  PackTiles(q.m, q.codes, q.scales, q.tiles);
   q.dense.resize(rows * cols);
   for (int64_t r = 0; r < rows; ++r) q.m.DequantRow(r, 0, cols, q.dense.data() + r * cols);
   return q;
@@ -139,7 +140,7 @@ TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
   ASSERT_TRUE(Int8ActivationsEnabled());
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
-    for (int64_t cols : {64, 192, 320, 640, 1536}) {
+    for (int64_t cols : {64, 192, 320, 576, 640, 704, 1536}) {
       for (int64_t rows : {1, 3, 17, 33, 130}) {
         QMatrix q = Make(GetParam(), rows, cols, static_cast<uint32_t>(rows * cols));
         for (int64_t n : {1, 2, 3, 4, 5, 11}) {
@@ -183,13 +184,13 @@ TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
 TEST_P(Int8MatVec, ExtremeCodesAndZeroScales) {
   ThreadPool pool(2);
   std::mt19937 rng(7);
-  for (int64_t cols : {64, 192, 320, 1536}) {
+  for (int64_t cols : {64, 192, 320, 576, 704, 1536}) {
     for (int64_t rows : {1, 3, 17, 33}) {
       QMatrix q;
       q.m.dtype = GetParam();
       q.m.rows = rows;
       q.m.cols = cols;
-      const int64_t blocks = cols / 32, rb = q.m.row_bytes();
+      const int64_t blocks = cols / 32, rb = PlainRowBytes(GetParam(), cols);
       q.codes.resize(rows * rb);
       q.scales.resize(rows * blocks);
       for (int64_t i = 0; i < rows * rb; ++i) {
@@ -201,8 +202,7 @@ TEST_P(Int8MatVec, ExtremeCodesAndZeroScales) {
       }
       for (int64_t i = 0; i < rows * blocks; ++i)
         q.scales[i] = i % 7 == 3 ? 0 : F32ToF16((rng() % 2 ? 1.0f : -1.0f) * (0.5f + (rng() % 100)));
-      q.m.data = q.codes.data();
-      q.m.qscale = q.scales.data();
+      PackTiles(q.m, q.codes, q.scales, q.tiles);
       for (int64_t n : {1, 3}) {
         std::vector<float> x(n * cols);
         for (int64_t i = 0; i < n * cols; ++i) {

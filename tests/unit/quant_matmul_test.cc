@@ -46,33 +46,39 @@ const Format kFormats[] = {kQ8, kQ4};
 
 int64_t BlocksOf(int64_t cols) { return (cols + 31) / 32; }
 
-// Stores q.codes in the layout of q.m.dtype and points q.m at the storage.
+// Stores q.codes and q.scales in the tile layout of q.m.dtype (matrix.h), addressed here from
+// its definition, and points q.m at the storage. Rows come in groups of 4; per run of 16 blocks
+// a tile holds the 4 rows' codes (row after row, nb blocks each) and then 4 x 16 F16 scale
+// slots. Everything the layout leaves unused (the last block's elements past `cols`, Q4 padding
+// nibbles, unused scale slots, padding rows) gets random garbage: no kernel may read it.
 void Pack(QuantMatrix& q, std::mt19937& rng) {
-  const int64_t rows = q.m.rows, cols = q.m.cols;
-  if (q.m.dtype == DType::kI8) {
-    // One int8 per element, rows `cols` bytes apart.
-    q.data.assign(static_cast<size_t>(rows * cols), 0);
-    for (size_t i = 0; i < q.data.size(); ++i)
-      q.data[i] = static_cast<uint8_t>(static_cast<int8_t>(q.codes[i]));
-  } else {
-    // 16 bytes per block of 32: byte j = element j (low nibble) | element j + 16 (high nibble),
-    // nibble = value + 8; rows padded to whole blocks. The padding nibbles get random garbage:
-    // no kernel may read them as weights.
-    const int64_t row_bytes = BlocksOf(cols) * 16;
-    q.data.resize(static_cast<size_t>(rows * row_bytes));
-    for (uint8_t& b : q.data) b = static_cast<uint8_t>(rng() & 0xff);
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t c = 0; c < cols; ++c) {
+  const int64_t rows = q.m.rows, cols = q.m.cols, blocks = BlocksOf(cols);
+  const bool q8 = q.m.dtype == DType::kI8;
+  const int64_t bb = q8 ? 32 : 16, runs = (blocks + 15) / 16;
+  const int64_t group = blocks * 4 * bb + runs * 128, full_tile = 16 * 4 * bb + 128;
+  q.data.resize(static_cast<size_t>((rows + 3) / 4 * group));
+  for (uint8_t& b : q.data) b = static_cast<uint8_t>(rng() & 0xff);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t k = b / 16, nb = std::min<int64_t>(16, blocks - 16 * k);
+      uint8_t* tile = q.data.data() + (r / 4) * group + k * full_tile;
+      uint8_t* codes = tile + (r % 4) * nb * bb + (b % 16) * bb;
+      const uint16_t s = q.scales[static_cast<size_t>(r * blocks + b)];
+      std::memcpy(tile + 4 * nb * bb + (r % 4) * 32 + (b % 16) * 2, &s, 2);
+      for (int64_t c = b * 32; c < std::min(cols, b * 32 + 32); ++c) {
+        const int v = q.codes[static_cast<size_t>(r * cols + c)];
         const int64_t j = c % 32;
-        uint8_t& byte = q.data[static_cast<size_t>(r * row_bytes + (c / 32) * 16 + j % 16)];
-        const int nibble = q.codes[static_cast<size_t>(r * cols + c)] + 8;
-        byte = j < 16 ? static_cast<uint8_t>((byte & 0xf0) | nibble)
-                      : static_cast<uint8_t>((byte & 0x0f) | (nibble << 4));
+        if (q8) {
+          codes[j] = static_cast<uint8_t>(static_cast<int8_t>(v));
+        } else {
+          uint8_t& byte = codes[j % 16];
+          byte = j < 16 ? static_cast<uint8_t>((byte & 0xf0) | (v + 8))
+                        : static_cast<uint8_t>((byte & 0x0f) | ((v + 8) << 4));
+        }
       }
     }
   }
   q.m.data = q.data.data();
-  q.m.qscale = q.scales.data();
 }
 
 QuantMatrix Allocate(const Format& f, int64_t rows, int64_t cols) {
@@ -127,7 +133,7 @@ std::vector<float> RandomVector(size_t n, std::mt19937& rng, float lo = -1.0f, f
   return v;
 }
 
-const int64_t kCols[] = {1, 5, 31, 32, 33, 63, 97, 200, 1000};
+const int64_t kCols[] = {1, 5, 31, 32, 33, 63, 97, 200, 600, 1000};
 const int64_t kRows[] = {1, 3, 17, 64, 129};
 // Below kGemmMinTokens: the streaming kernel; from it on (and cols >= 16): the GEMM path.
 const int64_t kTokens[] = {1, 2, 3, 5, 11, 12, 13, 40};
@@ -456,48 +462,39 @@ TEST(QuantMatrixTest, BytesAndRowBytes) {
   EXPECT_EQ(Q4RowBytes(33), 32);
   EXPECT_EQ(Q4RowBytes(1000), 512);
 
-  // Literal cases: 129 x 97 has 4 blocks per row.
+  // Literal cases: 129 x 97 has 4 blocks per row, one run: 33 groups of 4 rows, each 4 rows x
+  // 4 blocks of codes and 128 bytes of scale slots.
   QuantMatrix q8 = MakeRandom(kQ8, 129, 97, rng);
   EXPECT_EQ(q8.m.qblocks(), 4);
-  EXPECT_EQ(q8.m.row_bytes(), 97);
-  EXPECT_EQ(q8.m.bytes(), 129u * 97u + 129u * 4u * 2u);
+  EXPECT_EQ(q8.m.qruns(), 1);
+  EXPECT_EQ(q8.m.bytes(), 33u * (4u * 4u * 32u + 128u));
   QuantMatrix q4 = MakeRandom(kQ4, 129, 97, rng);
-  EXPECT_EQ(q4.m.qblocks(), 4);
-  EXPECT_EQ(q4.m.row_bytes(), 64);
-  EXPECT_EQ(q4.m.bytes(), 129u * 64u + 129u * 4u * 2u);
+  EXPECT_EQ(q4.m.bytes(), 33u * (4u * 4u * 16u + 128u));
+  // 6 x 544 (17 blocks: a full run and a run of one block): row 5 is row 1 of group 1.
+  QuantMatrix t = MakeRandom(kQ8, 6, 544, rng);
+  const int64_t group = 17 * 4 * 32 + 2 * 128, full_tile = 16 * 4 * 32 + 128;
+  const QuantRun run = t.m.Run(5, 1);
+  EXPECT_EQ(run.nb, 1);
+  EXPECT_EQ(run.c0, 512);
+  EXPECT_EQ(run.c1, 544);
+  EXPECT_EQ(run.code_stride, 32);
+  EXPECT_EQ(run.codes - t.m.data, group + full_tile + 1 * 32);
+  EXPECT_EQ(reinterpret_cast<const uint8_t*>(run.scales) - t.m.data,
+            group + full_tile + 4 * 32 + 1 * 32);
 
-  // Every test shape: bytes() is exactly the storage packed here (codes + scales).
+  // Every test shape: bytes() is exactly the storage packed here.
   for (const Format& f : kFormats) {
     for (int64_t rows : kRows) {
       for (int64_t cols : kCols) {
         const QuantMatrix q = MakeRandom(f, rows, cols, rng);
-        const int64_t want_row = f.dtype == DType::kI8 ? cols : (cols + 31) / 32 * 16;
         EXPECT_EQ(q.m.qblocks(), (cols + 31) / 32) << f.label << " cols=" << cols;
-        EXPECT_EQ(q.m.row_bytes(), want_row) << f.label << " cols=" << cols;
-        EXPECT_EQ(q.m.bytes(), q.data.size() + q.scales.size() * sizeof(uint16_t))
-            << f.label << " rows=" << rows << " cols=" << cols;
-        EXPECT_EQ(q.m.bytes(), static_cast<size_t>(rows * want_row + rows * q.m.qblocks() * 2))
-            << f.label << " rows=" << rows << " cols=" << cols;
+        EXPECT_EQ(q.m.bytes(), q.data.size()) << f.label << " rows=" << rows << " cols=" << cols;
       }
     }
   }
 }
 
 // --- Errors --------------------------------------------------------------------------------
-
-TEST(QuantMatMulTest, MissingScalesThrow) {
-  std::mt19937 rng(51);
-  ThreadPool pool(1);
-  for (const Format& f : kFormats) {
-    QuantMatrix q = MakeRandom(f, 4, 64, rng);
-    q.m.qscale = nullptr;
-    for (int64_t n : {int64_t{1}, int64_t{13}}) {
-      const std::vector<float> x = RandomVector(static_cast<size_t>(n * 64), rng);
-      std::vector<float> y(static_cast<size_t>(n * 4), 0.0f);
-      EXPECT_THROW(MatMul(q.m, x.data(), n, y.data(), pool), Error) << f.label << " n=" << n;
-    }
-  }
-}
 
 }  // namespace
 }  // namespace r1

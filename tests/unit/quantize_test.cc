@@ -17,6 +17,7 @@
 #include "r1/kernels/quantize_rows.h"
 #include "r1/model/model.h"
 #include "r1/model/presets.h"
+#include "quant_tiles_util.h"
 
 namespace r1 {
 namespace {
@@ -31,18 +32,24 @@ std::vector<float> Gaussian(int64_t n, uint32_t seed, float sigma = 1.0f) {
   return v;
 }
 
-Matrix View(DType dtype, const void* codes, const uint16_t* scales, int64_t rows, int64_t cols) {
+// A one-row (or more) Q8/Q4 matrix over the row quantizers' output, packed into tiles kept in
+// `storage`.
+Matrix View(DType dtype, const void* codes, const uint16_t* scales, int64_t rows, int64_t cols,
+            std::vector<uint8_t>& storage) {
   Matrix m;
   m.name = "w";
   m.dtype = dtype;
-  m.data = static_cast<const uint8_t*>(codes);
-  m.qscale = scales;
   m.rows = rows;
   m.cols = cols;
+  const int64_t rb = PlainRowBytes(dtype, cols);
+  std::vector<uint8_t> plain(static_cast<const uint8_t*>(codes),
+                             static_cast<const uint8_t*>(codes) + rows * rb);
+  PackTiles(m, plain, std::vector<uint16_t>(scales, scales + rows * m.qblocks()), storage);
   return m;
 }
 
 TEST(QuantizeRows, Q8RoundTripWithinHalfAStep) {
+  std::vector<uint8_t> storage;
   for (int64_t cols : {1, 5, 31, 32, 33, 100, 257}) {
     auto x = Gaussian(cols, 7 + cols, 0.02f);
     const int64_t blocks = (cols + kQuantBlock - 1) / kQuantBlock;
@@ -50,7 +57,8 @@ TEST(QuantizeRows, Q8RoundTripWithinHalfAStep) {
     std::vector<uint16_t> scales(blocks);
     QuantizeRowQ8(x.data(), cols, codes.data(), scales.data());
     std::vector<float> back(cols);
-    View(DType::kI8, codes.data(), scales.data(), 1, cols).DequantRow(0, 0, cols, back.data());
+    View(DType::kI8, codes.data(), scales.data(), 1, cols, storage)
+        .DequantRow(0, 0, cols, back.data());
     for (int64_t c = 0; c < cols; ++c) {
       const float d = F16ToF32(scales[c / kQuantBlock]);
       ASSERT_GT(d, 0.0f);
@@ -61,6 +69,7 @@ TEST(QuantizeRows, Q8RoundTripWithinHalfAStep) {
 }
 
 TEST(QuantizeRows, Q4RoundTripWithinOneStepAndPadsWithZero) {
+  std::vector<uint8_t> storage;
   for (int64_t cols : {1, 7, 31, 32, 33, 100, 257}) {
     auto x = Gaussian(cols, 11 + cols);
     const int64_t blocks = (cols + kQuantBlock - 1) / kQuantBlock;
@@ -68,7 +77,8 @@ TEST(QuantizeRows, Q4RoundTripWithinOneStepAndPadsWithZero) {
     std::vector<uint16_t> scales(blocks);
     QuantizeRowQ4(x.data(), cols, packed.data(), scales.data());
     std::vector<float> back(cols);
-    View(DType::kU8, packed.data(), scales.data(), 1, cols).DequantRow(0, 0, cols, back.data());
+    View(DType::kU8, packed.data(), scales.data(), 1, cols, storage)
+        .DequantRow(0, 0, cols, back.data());
     for (int64_t b = 0; b < blocks; ++b) {
       const float d = std::fabs(F16ToF32(scales[b]));
       float amax = 0;
@@ -92,6 +102,7 @@ TEST(QuantizeRows, Q4RoundTripWithinOneStepAndPadsWithZero) {
 }
 
 TEST(QuantizeRows, AllZeroBlocksDecodeToZero) {
+  std::vector<uint8_t> storage;
   std::vector<float> x(40, 0.0f);
   std::vector<int8_t> q8(40);
   std::vector<uint8_t> q4(Q4RowBytes(40));
@@ -99,9 +110,9 @@ TEST(QuantizeRows, AllZeroBlocksDecodeToZero) {
   QuantizeRowQ8(x.data(), 40, q8.data(), s8.data());
   QuantizeRowQ4(x.data(), 40, q4.data(), s4.data());
   std::vector<float> back(40, 1.0f);
-  View(DType::kI8, q8.data(), s8.data(), 1, 40).DequantRow(0, 0, 40, back.data());
+  View(DType::kI8, q8.data(), s8.data(), 1, 40, storage).DequantRow(0, 0, 40, back.data());
   for (float v : back) EXPECT_EQ(v, 0.0f);
-  View(DType::kU8, q4.data(), s4.data(), 1, 40).DequantRow(0, 0, 40, back.data());
+  View(DType::kU8, q4.data(), s4.data(), 1, 40, storage).DequantRow(0, 0, 40, back.data());
   for (float v : back) EXPECT_EQ(v, 0.0f);
 }
 
@@ -198,9 +209,12 @@ TEST_F(QuantizeModelTest, EveryTargetLoadsWithDocumentedTensors) {
         EXPECT_EQ(router.dtype, DType::kBF16);
         EXPECT_EQ(expert.dtype, to == QuantTarget::kQ8 ? DType::kI8 : DType::kU8);
         EXPECT_EQ(head.dtype, DType::kI8);  // Q4 keeps the head at Q8
-        const TensorView& s = store.Get("model.layers.1.mlp.experts.0.up_proj.weight_scale");
-        EXPECT_EQ(s.dtype, DType::kF16);
-        EXPECT_EQ(s.shape[0], expert.shape[0]);
+        EXPECT_EQ(q["layout"], "tiles_4x16");
+        // Codes and scales in one tensor of tile groups (matrix.h).
+        EXPECT_EQ(store.Find("model.layers.1.mlp.experts.0.up_proj.weight_scale"), nullptr);
+        EXPECT_EQ(expert.shape, (std::vector<int64_t>{
+                                    QuantGroups(cfg.moe_intermediate_size),
+                                    QuantGroupBytes(expert.dtype, cfg.hidden_size)}));
         break;
       }
       case QuantTarget::kFP8:

@@ -33,7 +33,7 @@ struct QuantizedTokens {
 }  // namespace
 
 bool Int8GemmApplies(const Matrix& w) {
-  return w.quantized() && w.qscale && w.cols > 0 && w.cols % kQuantBlock == 0 &&
+  return w.quantized() && w.data && w.cols > 0 && w.cols % kQuantBlock == 0 &&
          CpuHasAvx512Vnni();
 }
 
@@ -74,8 +74,8 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
 // few tokens each spent most of theirs there).
 R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
                                        float* dw) {
-  const int64_t blocks = w.qblocks(), row_bytes = w.row_bytes();
   const bool q8 = w.dtype == DType::kI8;
+  const int64_t block_bytes = QuantBlockBytes(w.dtype);
   // Blocks per 64-byte read of a row: 2 of Q8 (32 bytes each), 4 of Q4 (16 bytes each).
   const int64_t per_read = q8 ? 2 : 4, block_dwords = 16 / per_read;
   const __m512i flip = _mm512_set1_epi32(static_cast<int>(0x80808080u));
@@ -84,39 +84,46 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
     const int first = 16 * half;
     const int rows_here = std::clamp(valid - first, 0, 16);
     const __mmask16 live = static_cast<__mmask16>((1u << rows_here) - 1);
-    const uint8_t* base = w.data + (r0 + first) * row_bytes;
-    for (int64_t b = 0; b < blocks; b += per_read) {
-      const int64_t nb = std::min<int64_t>(per_read, blocks - b);
-      const int64_t offset = b * (q8 ? kQuantBlock : kQuantBlock / 2);
-      __m512i v[16];
-      LoadRows16(base, row_bytes, offset, rows_here, static_cast<int>(nb * block_dwords), v);
-      Transpose16x16(v);
-      for (int64_t j = 0; j < nb * block_dwords; ++j) {
-        uint8_t* dst = panel + (b + j / block_dwords) * kPanelBlockBytes + first * 4;
-        const int q = static_cast<int>(j % block_dwords);
-        if (q8) {
-          // Padding rows stay zero: their scale is zero and their outputs are never stored.
-          _mm512_storeu_si512(dst + q * 128, _mm512_maskz_xor_epi32(live, v[j], flip));
-        } else {
-          _mm512_storeu_si512(dst + q * 128, _mm512_and_si512(v[j], nibble));
-          _mm512_storeu_si512(dst + (q + kQuads / 2) * 128,
-                              _mm512_and_si512(_mm512_srli_epi32(v[j], 4), nibble));
+    for (int64_t k = 0; k < w.qruns(); ++k) {
+      // Rows past `valid` (a whole half may be) are not read: they get zero codes and scales.
+      const QuantRun run = w.Run(r0, k);
+      const uint8_t* codes[16] = {};
+      const uint16_t* scales[16] = {};
+      for (int i = 0; i < rows_here; ++i) {
+        const QuantRun row = w.Run(r0 + first + i, k);
+        codes[i] = row.codes;
+        scales[i] = row.scales;
+      }
+      const int64_t b_run = k * kTileBlocks;
+      for (int64_t b = 0; b < run.nb; b += per_read) {
+        const int64_t nb = std::min<int64_t>(per_read, run.nb - b);
+        __m512i v[16];
+        LoadRows16(codes, run.code_stride, b * block_bytes, rows_here,
+                   static_cast<int>(nb * block_dwords), v);
+        Transpose16x16(v);
+        for (int64_t j = 0; j < nb * block_dwords; ++j) {
+          uint8_t* dst = panel + (b_run + b + j / block_dwords) * kPanelBlockBytes + first * 4;
+          const int q = static_cast<int>(j % block_dwords);
+          if (q8) {
+            // Padding rows stay zero: their scale is zero and their outputs are never stored.
+            _mm512_storeu_si512(dst + q * 128, _mm512_maskz_xor_epi32(live, v[j], flip));
+          } else {
+            _mm512_storeu_si512(dst + q * 128, _mm512_and_si512(v[j], nibble));
+            _mm512_storeu_si512(dst + (q + kQuads / 2) * 128,
+                                _mm512_and_si512(_mm512_srli_epi32(v[j], 4), nibble));
+          }
         }
       }
-    }
-    // Scales: 16 blocks of 16 rows per transpose.
-    const uint16_t* qs = w.qscale + (r0 + first) * blocks;
-    for (int64_t b = 0; b < blocks; b += 16) {
-      const int64_t nb = std::min<int64_t>(16, blocks - b);
-      const __mmask16 cols = static_cast<__mmask16>(nb == 16 ? 0xffff : (1u << nb) - 1);
+      // Scales: the run's (up to 16) blocks of 16 rows in one transpose.
+      const __mmask16 cols = static_cast<__mmask16>(run.nb == 16 ? 0xffff : (1u << run.nb) - 1);
       __m512i v[16];
       for (int i = 0; i < 16; ++i)
-        v[i] = i < rows_here ? _mm512_castps_si512(_mm512_cvtph_ps(
-                                   _mm256_maskz_loadu_epi16(cols, qs + i * blocks + b)))
+        v[i] = i < rows_here ? _mm512_castps_si512(
+                                   _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(cols, scales[i])))
                              : _mm512_setzero_si512();
       Transpose16x16(v);
-      for (int64_t j = 0; j < nb; ++j)
-        _mm512_storeu_si512(dw + (b + j) * kPanelRows + first, v[j]);
+      for (int64_t j = 0; j < run.nb; ++j)
+        _mm512_storeu_si512(dw + (b_run + j) * kPanelRows + first, v[j]);
     }
   }
 }

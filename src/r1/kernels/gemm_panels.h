@@ -97,6 +97,25 @@ R1_TARGET_AVX512 R1_INLINE void LoadRows16(const uint8_t* base, int64_t row_byte
   }
 }
 
+// The same for 16 rows at arbitrary addresses (the Q8/Q4 tiles interleave rows), each row's
+// bytes from `offset` on, `row_bytes` long.
+R1_TARGET_AVX512 R1_INLINE void LoadRows16(const uint8_t* const (&rows)[16], int64_t row_bytes,
+                                           int64_t offset, int rows_here, int cols,
+                                           __m512i (&v)[16]) {
+  constexpr int64_t kPrefetchLines = 2;
+  const __mmask16 m = static_cast<__mmask16>(cols >= 16 ? 0xffff : (1u << cols) - 1);
+  for (int i = 0; i < 16; ++i) {
+    if (i >= rows_here) {
+      v[i] = _mm512_setzero_si512();
+      continue;
+    }
+    const uint8_t* src = rows[i] + offset;
+    if (offset + 64 * kPrefetchLines < row_bytes)
+      _mm_prefetch(reinterpret_cast<const char*>(src + 64 * kPrefetchLines), _MM_HINT_T0);
+    v[i] = _mm512_maskz_loadu_epi32(m, src);
+  }
+}
+
 // Rows 0..15 (lo) and 16..31 (hi) of T tokens' results, stored for the first `valid` rows of the
 // panel (rows `y_stride` apart from token t0 on) with bias[r] added when given.
 template <int T>

@@ -20,14 +20,14 @@
 namespace r1 {
 
 size_t Matrix::bytes() const {
+  if (quantized()) return static_cast<size_t>(QuantGroups(rows)) * QuantGroupBytes(dtype, cols);
   size_t b = static_cast<size_t>(rows) * static_cast<size_t>(row_bytes());
   if (scale) b += static_cast<size_t>((rows + block_rows - 1) / block_rows) * scale_cols() * 4;
-  if (qscale) b += static_cast<size_t>(rows) * qblocks() * 2;
   return b;
 }
 
 int64_t Matrix::row_bytes() const {
-  return dtype == DType::kU8 ? Q4RowBytes(cols) : cols * static_cast<int64_t>(DTypeSize(dtype));
+  return quantized() ? 0 : cols * static_cast<int64_t>(DTypeSize(dtype));
 }
 
 namespace {
@@ -88,20 +88,20 @@ void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
       for (int64_t c = c0; c < c1; ++c) out[c - c0] = Fp8E4M3ToF32(p[c]) * srow[c / block_cols];
       return;
     }
-    case DType::kI8: {
-      const int8_t* p = reinterpret_cast<const int8_t*>(data) + base;
-      const uint16_t* qs = qscale + r * qblocks();
-      for (int64_t c = c0; c < c1; ++c)
-        out[c - c0] = static_cast<float>(p[c]) * HalfBitsToFloat(qs[c / kQuantBlock]);
+    case DType::kI8:
+    case DType::kU8:
+      for (int64_t k = c0 / (kTileBlocks * kQuantBlock); k < qruns(); ++k) {
+        const QuantRun run = Run(r, k);
+        if (run.c0 >= c1) break;
+        const int64_t lo = std::max(c0, run.c0), hi = std::min(c1, run.c1);
+        for (int64_t c = lo; c < hi; ++c) {
+          const int64_t j = c - run.c0;
+          const int code = dtype == DType::kI8 ? static_cast<int8_t>(run.codes[j])
+                                               : Q4Code(run.codes, j);
+          out[c - c0] = static_cast<float>(code) * HalfBitsToFloat(run.scales[j / kQuantBlock]);
+        }
+      }
       return;
-    }
-    case DType::kU8: {
-      const uint8_t* p = data + r * row_bytes();
-      const uint16_t* qs = qscale + r * qblocks();
-      for (int64_t c = c0; c < c1; ++c)
-        out[c - c0] = static_cast<float>(Q4Code(p, c)) * HalfBitsToFloat(qs[c / kQuantBlock]);
-      return;
-    }
     default:
       throw Error(name + ": unsupported weight dtype " + std::string(DTypeName(dtype)));
   }
@@ -230,13 +230,17 @@ R1_INLINE void RowsTile(const Matrix& w, int64_t r0, int64_t r1, const float* co
         break;
       }
       case DType::kI8:
-        DotSegment<NT>(LoadQ8{reinterpret_cast<const int8_t*>(w.data) + base,
-                              w.qscale + r * w.qblocks()},
-                       0, cols, x, acc);
-        break;
       case DType::kU8:
-        DotSegment<NT>(LoadQ4{w.data + r * w.row_bytes(), w.qscale + r * w.qblocks()}, 0, cols,
-                       x, acc);
+        for (int64_t k = 0; k < w.qruns(); ++k) {
+          const QuantRun run = w.Run(r, k);
+          const float* xs[NT];
+          for (int t = 0; t < NT; ++t) xs[t] = x[t] + run.c0;
+          if (w.dtype == DType::kI8)
+            DotSegment<NT>(LoadQ8{reinterpret_cast<const int8_t*>(run.codes), run.scales}, 0,
+                           run.c1 - run.c0, xs, acc);
+          else
+            DotSegment<NT>(LoadQ4{run.codes, run.scales}, 0, run.c1 - run.c0, xs, acc);
+        }
         break;
       default:
         break;
@@ -470,16 +474,19 @@ R1_TARGET_AVX512 R1_INLINE void Rows(const Matrix& w, int64_t r0, int64_t r1,
         }
         break;
       }
-      case DType::kI8: {
-        const int8_t* p = reinterpret_cast<const int8_t*>(w.data) + base;
-        Q8Blocks<NT, U>(p, w.qscale + r * w.qblocks(), cols, x, acc, tail);
+      case DType::kI8:
+      case DType::kU8:
+        for (int64_t k = 0; k < w.qruns(); ++k) {
+          const QuantRun run = w.Run(r, k);
+          const float* xs[NT];
+          for (int t = 0; t < NT; ++t) xs[t] = x[t] + run.c0;
+          if (w.dtype == DType::kI8)
+            Q8Blocks<NT, U>(reinterpret_cast<const int8_t*>(run.codes), run.scales,
+                            run.c1 - run.c0, xs, acc, tail);
+          else
+            Q4Blocks<NT, U>(run.codes, run.scales, run.c1 - run.c0, xs, acc, tail);
+        }
         break;
-      }
-      case DType::kU8: {
-        Q4Blocks<NT, U>(w.data + r * w.row_bytes(), w.qscale + r * w.qblocks(), cols, x, acc,
-                        tail);
-        break;
-      }
       default:
         break;
     }
@@ -501,6 +508,24 @@ R1_TARGET_AVX512 R1_INLINE void WidenSegment(const Row& row, const Scalar& scala
   for (; c < c1; ++c) out[c] = scalar(c);
 }
 
+// Q8/Q4 elements [c0, c1) of row r into out[c0 .. c1), c0 a multiple of 32 (so each run's part
+// starts on a block and the 16-lane loads never straddle two blocks).
+R1_TARGET_AVX512 R1_INLINE void WidenQuantRange(const Matrix& w, int64_t r, int64_t c0, int64_t c1,
+                                                float* out) {
+  for (int64_t k = c0 / (kTileBlocks * kQuantBlock); k < w.qruns(); ++k) {
+    const QuantRun run = w.Run(r, k);
+    if (run.c0 >= c1) break;
+    const int64_t lo = std::max(c0, run.c0) - run.c0, hi = std::min(c1, run.c1) - run.c0;
+    float* o = out + run.c0;
+    if (w.dtype == DType::kI8) {
+      const int8_t* p = reinterpret_cast<const int8_t*>(run.codes);
+      WidenSegment(Q8Row{p, run.scales}, LoadQ8{p, run.scales}, lo, hi, o);
+    } else {
+      WidenSegment(Q4Row{run.codes, run.scales}, LoadQ4{run.codes, run.scales}, lo, hi, o);
+    }
+  }
+}
+
 // Elements [c0, c1) of row r (c0 a multiple of 32) for the formats whose vector loaders take any
 // such range; false for the others (F32 is a copy; FP8 blocks would need splitting).
 R1_TARGET_AVX512 bool WidenRange(const Matrix& w, int64_t r, int64_t c0, int64_t c1, float* out) {
@@ -517,18 +542,10 @@ R1_TARGET_AVX512 bool WidenRange(const Matrix& w, int64_t r, int64_t c0, int64_t
       WidenSegment(F16Row{p}, LoadF16{p}, c0, c1, out);
       return true;
     }
-    case DType::kI8: {
-      const int8_t* p = reinterpret_cast<const int8_t*>(w.data) + base;
-      const uint16_t* qs = w.qscale + r * w.qblocks();
-      WidenSegment(Q8Row{p, qs}, LoadQ8{p, qs}, c0, c1, out);
+    case DType::kI8:
+    case DType::kU8:
+      WidenQuantRange(w, r, c0, c1, out);
       return true;
-    }
-    case DType::kU8: {
-      const uint8_t* p = w.data + r * w.row_bytes();
-      const uint16_t* qs = w.qscale + r * w.qblocks();
-      WidenSegment(Q4Row{p, qs}, LoadQ4{p, qs}, c0, c1, out);
-      return true;
-    }
     default:
       return false;
   }
@@ -558,18 +575,10 @@ R1_TARGET_AVX512 void WidenRows(const Matrix& w, int64_t r0, int64_t r1, float* 
         }
         break;
       }
-      case DType::kI8: {
-        const int8_t* p = reinterpret_cast<const int8_t*>(w.data) + base;
-        const uint16_t* qs = w.qscale + r * w.qblocks();
-        WidenSegment(Q8Row{p, qs}, LoadQ8{p, qs}, 0, cols, out);
+      case DType::kI8:
+      case DType::kU8:
+        WidenQuantRange(w, r, 0, cols, out);
         break;
-      }
-      case DType::kU8: {
-        const uint8_t* p = w.data + r * w.row_bytes();
-        const uint16_t* qs = w.qscale + r * w.qblocks();
-        WidenSegment(Q4Row{p, qs}, LoadQ4{p, qs}, 0, cols, out);
-        break;
-      }
       default:
         w.DequantRow(r, 0, cols, out);
         break;
@@ -670,7 +679,7 @@ void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float*
       w.dtype != DType::kF8E4M3 && w.dtype != DType::kI8 && w.dtype != DType::kU8) {
     throw Error(w.name + ": unsupported weight dtype " + std::string(DTypeName(w.dtype)));
   }
-  if (w.quantized() && !w.qscale) throw Error(w.name + ": quantized weight without scales");
+
   if (n <= 0 || w.rows <= 0) return;
   if (n >= kGemmMinTokens && Int8ActivationsEnabled() && Int8GemmApplies(w)) {
     Int8Gemm(w, x, x_stride, n, y, y_stride, bias, pool);
@@ -725,7 +734,7 @@ void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_str
     if (w.dtype != DType::kF32 && w.dtype != DType::kBF16 && w.dtype != DType::kF16 &&
         w.dtype != DType::kF8E4M3 && w.dtype != DType::kI8 && w.dtype != DType::kU8)
       throw Error(w.name + ": unsupported weight dtype " + std::string(DTypeName(w.dtype)));
-    if (w.quantized() && !w.qscale) throw Error(w.name + ": quantized weight without scales");
+  
     int8[i] = Int8ActivationsEnabled() && Int8MatVecApplies(w);
     any_int8 |= int8[i] != 0;
   }

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
@@ -49,13 +50,16 @@ bool CpuHasGfni() {
 
 float Half(uint16_t h) { return F16ToF32(h); }
 
-// Integer weight code of element c of row r (Q8: stored; Q4: nibble - 8).
+// Integer weight code of element c of row r (Q8: stored; Q4: nibble - 8), and its block's scale.
 int WeightCode(const Matrix& w, int64_t r, int64_t c) {
-  if (w.dtype == DType::kI8) return reinterpret_cast<const int8_t*>(w.data)[r * w.cols + c];
-  const uint8_t* row = w.data + r * w.row_bytes();
-  const int64_t b = c / kQuantBlock, j = c % kQuantBlock;
-  const uint8_t byte = row[b * (kQuantBlock / 2) + (j % 16)];
-  return (j < 16 ? (byte & 15) : (byte >> 4)) - 8;
+  const QuantRun run = w.Run(r, c / (kTileBlocks * kQuantBlock));
+  const int64_t j = c - run.c0;
+  if (w.dtype == DType::kI8) return static_cast<int8_t>(run.codes[j]);
+  const uint8_t byte = run.codes[(j / kQuantBlock) * (kQuantBlock / 2) + (j % 16)];
+  return (j % kQuantBlock < 16 ? (byte & 15) : (byte >> 4)) - 8;
+}
+uint16_t WeightScale(const Matrix& w, int64_t r, int64_t b) {
+  return w.Run(r, b / kTileBlocks).scales[b % kTileBlocks];
 }
 
 }  // namespace
@@ -64,7 +68,7 @@ void SetInt8Activations(bool on) { Enabled() = on; }
 bool Int8ActivationsEnabled() { return Enabled(); }
 
 bool Int8MatVecApplies(const Matrix& w) {
-  return w.quantized() && w.qscale && w.cols > 0 && w.cols % kGroup == 0 && CpuHasAvx512Vnni();
+  return w.quantized() && w.data && w.cols > 0 && w.cols % kGroup == 0 && CpuHasAvx512Vnni();
 }
 
 namespace {
@@ -181,17 +185,18 @@ struct ScaleIndex {
   }
 };
 
-// Q4 chunk k (128 elements, or 64 when kHalf) of R rows, the rows' spread scales in s.
+// One Q4 chunk (128 elements, or 64 when kHalf) of R rows `rb` bytes apart, at `row`; xc and
+// xb point at the activations' chunk; the rows' spread scales in s.
 template <int R, bool kGfni, bool kHalf>
 R1_TARGET_VNNI __attribute__((always_inline)) inline void ChunkQ4(
-    const uint8_t* row, int64_t rb, const int8_t* xc, const int32_t* xb, int64_t k,
-    __m512i index, const __m512* s, __m512* acc) {
+    const uint8_t* row, int64_t rb, const int8_t* xc, const int32_t* xb, __m512i index,
+    const __m512* s, __m512* acc) {
   const __m512i nib = _mm512_set1_epi8(15);
-  const __m512i xlo = _mm512_loadu_si512(xc + k * kChunk4);
-  const __m512i xhi = _mm512_loadu_si512(xc + k * kChunk4 + 64);
-  const __m512i bias = _mm512_loadu_si512(xb + k * 16);
+  const __m512i xlo = _mm512_loadu_si512(xc);
+  const __m512i xhi = _mm512_loadu_si512(xc + 64);
+  const __m512i bias = _mm512_loadu_si512(xb);
   for (int i = 0; i < R; ++i) {
-    const uint8_t* p = row + i * rb + k * 64;
+    const uint8_t* p = row + i * rb;
     if (kPrefetchBytes) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
     __m512i v;
     if constexpr (kHalf)
@@ -210,17 +215,17 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline void ChunkQ4(
   }
 }
 
-// Q8 chunk k (64 elements) of R rows: weight code + 128 (the sign bit flipped) as the unsigned
-// operand.
+// One Q8 chunk (64 elements) of R rows, as ChunkQ4: weight code + 128 (the sign bit flipped)
+// as the unsigned operand.
 template <int R>
 R1_TARGET_VNNI __attribute__((always_inline)) inline void ChunkQ8(
-    const uint8_t* row, int64_t rb, const int8_t* xc, const int32_t* xb, int64_t k,
-    __m512i index, const __m512* s, __m512* acc) {
+    const uint8_t* row, int64_t rb, const int8_t* xc, const int32_t* xb, __m512i index,
+    const __m512* s, __m512* acc) {
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i xv = _mm512_loadu_si512(xc + k * kGroup);
-  const __m512i bias = _mm512_loadu_si512(xb + k * 16);
+  const __m512i xv = _mm512_loadu_si512(xc);
+  const __m512i bias = _mm512_loadu_si512(xb);
   for (int i = 0; i < R; ++i) {
-    const uint8_t* p = row + i * rb + k * kGroup;
+    const uint8_t* p = row + i * rb;
     if (kPrefetchBytes) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
     const __m512i v = _mm512_xor_si512(_mm512_loadu_si512(p), flip);
     const __m512i d = _mm512_dpbusd_epi32(bias, v, xv);
@@ -243,45 +248,46 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline __m128 SumLanes(const __m51
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
-// s[i] = the token's scales of blocks b0 .. b0+nb-1 (nb <= 16) times row r+i's F16 scales of
-// the same blocks, one lane per block.
+// s[i] = the token's scales xd[0 .. nb) (nb <= 16) times row i's F16 scales qs[i * kTileBlocks
+// + 0 .. nb), one lane per block.
 template <int R>
-R1_TARGET_VNNI R1_INLINE void RowScales(const float* xd, const uint16_t* qs, int64_t blocks,
-                                        int64_t b0, int64_t nb, __m512 (&s)[R]) {
+R1_TARGET_VNNI R1_INLINE void RowScales(const float* xd, const uint16_t* qs, int64_t nb,
+                                        __m512 (&s)[R]) {
   const __mmask16 m = static_cast<__mmask16>(nb >= 16 ? 0xffff : (1u << nb) - 1);
-  const __m512 d = _mm512_maskz_loadu_ps(m, xd + b0);
+  const __m512 d = _mm512_maskz_loadu_ps(m, xd);
   for (int i = 0; i < R; ++i)
-    s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + i * blocks + b0)));
+    s[i] = _mm512_mul_ps(d, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, qs + i * kTileBlocks)));
 }
 
-// Rows r .. r+R-1 against one token, lane i of the result row r+i's dot product (no bias).
-// Each run of 16 blocks loads the rows' 16 F16 scales once and multiplies them by the token's
-// block scales; each chunk then adds (int32 block sums) x (spread scales) into one float
-// accumulator per row, with the activation codes and biases loaded once for all R rows.
+// Rows r .. r+R-1 (one tile group) against one token, lane i of the result row r+i's dot product
+// (no bias). Each tile's scales are multiplied by the token's block scales once; each chunk then
+// adds (int32 block sums) x (spread scales) into one float accumulator per row, with the
+// activation codes and biases loaded once for all R rows. The rows' codes in a tile are
+// contiguous, so the group's tiles are one sequential stream.
 template <int R, bool kGfni>
 R1_TARGET_VNNI __m128 DotsQ4(const Matrix& w, int64_t r, const Int8Activations& x,
                              const ScaleIndex& idx) {
-  const int64_t blocks = w.cols / kQuantBlock, rb = w.row_bytes();
-  const uint8_t* row = w.data + r * rb;
-  const uint16_t* qs = w.qscale + r * blocks;
   const int8_t* xc = x.q4_code.data();
   const int32_t* xb = x.q4_bias.data();
   const float* xd = x.dx.data();
   __m512 acc[R], s[R];
   for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
-  int64_t b0 = 0;
-  for (; b0 + 16 <= blocks; b0 += 16) {
-    RowScales<R>(xd, qs, blocks, b0, 16, s);
-    for (int c = 0; c < 4; ++c)
-      ChunkQ4<R, kGfni, false>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
-  }
-  if (b0 < blocks) {  // 2 to 14 blocks: whole chunks, then maybe one of 64 elements
-    const int64_t nb = blocks - b0;
-    RowScales<R>(xd, qs, blocks, b0, nb, s);
-    int c = 0;
-    for (; 4 * (c + 1) <= nb; ++c)
-      ChunkQ4<R, kGfni, false>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
-    if (4 * c < nb) ChunkQ4<R, kGfni, true>(row, rb, xc, xb, b0 / 4 + c, idx.q4[c], s, acc);
+  for (int64_t k = 0; k < w.qruns(); ++k) {
+    const QuantRun run = w.Run(r, k);
+    const int64_t chunk0 = k * kTileBlocks / 4;  // the run's first 128-element chunk
+    RowScales<R>(xd + k * kTileBlocks, run.scales, run.nb, s);
+    auto chunk = [&](int c, auto half) R1_TARGET_VNNI {
+      ChunkQ4<R, kGfni, decltype(half)::value>(run.codes + c * 64, run.code_stride,
+                                               xc + (chunk0 + c) * kChunk4,
+                                               xb + (chunk0 + c) * 16, idx.q4[c], s, acc);
+    };
+    if (run.nb == kTileBlocks) {
+      for (int c = 0; c < 4; ++c) chunk(c, std::false_type{});
+    } else {  // 2 to 14 blocks: whole chunks, then maybe one of 64 elements
+      int c = 0;
+      for (; 4 * (c + 1) <= run.nb; ++c) chunk(c, std::false_type{});
+      if (4 * c < run.nb) chunk(c, std::true_type{});
+    }
   }
   return SumLanes<R>(acc);
 }
@@ -289,23 +295,24 @@ R1_TARGET_VNNI __m128 DotsQ4(const Matrix& w, int64_t r, const Int8Activations& 
 template <int R>
 R1_TARGET_VNNI __m128 DotsQ8(const Matrix& w, int64_t r, const Int8Activations& x,
                              const ScaleIndex& idx) {
-  const int64_t blocks = w.cols / kQuantBlock, rb = w.row_bytes();
-  const uint8_t* row = w.data + r * rb;
-  const uint16_t* qs = w.qscale + r * blocks;
   const int8_t* xc = x.code.data();
   const int32_t* xb = x.q8_bias.data();
   const float* xd = x.dx.data();
   __m512 acc[R], s[R];
   for (int i = 0; i < R; ++i) acc[i] = _mm512_setzero_ps();
-  int64_t b0 = 0;
-  for (; b0 + 16 <= blocks; b0 += 16) {
-    RowScales<R>(xd, qs, blocks, b0, 16, s);
-    for (int c = 0; c < 8; ++c) ChunkQ8<R>(row, rb, xc, xb, b0 / 2 + c, idx.q8[c], s, acc);
-  }
-  if (b0 < blocks) {  // 2 to 14 blocks: whole chunks of 64 elements
-    const int64_t nb = blocks - b0;
-    RowScales<R>(xd, qs, blocks, b0, nb, s);
-    for (int c = 0; 2 * c < nb; ++c) ChunkQ8<R>(row, rb, xc, xb, b0 / 2 + c, idx.q8[c], s, acc);
+  for (int64_t k = 0; k < w.qruns(); ++k) {
+    const QuantRun run = w.Run(r, k);
+    const int64_t chunk0 = k * kTileBlocks / 2;  // the run's first 64-element chunk
+    RowScales<R>(xd + k * kTileBlocks, run.scales, run.nb, s);
+    auto chunk = [&](int c) R1_TARGET_VNNI {
+      ChunkQ8<R>(run.codes + c * kGroup, run.code_stride, xc + (chunk0 + c) * kGroup,
+                 xb + (chunk0 + c) * 16, idx.q8[c], s, acc);
+    };
+    if (run.nb == kTileBlocks) {
+      for (int c = 0; c < 8; ++c) chunk(c);
+    } else {  // 2 to 14 blocks: whole chunks of 64 elements
+      for (int c = 0; 2 * c < run.nb; ++c) chunk(c);
+    }
   }
   return SumLanes<R>(acc);
 }
@@ -326,13 +333,17 @@ R1_TARGET_VNNI void RowGroup(const Matrix& w, int64_t r, const Int8Activations* 
 R1_TARGET_VNNI void RowsVnni(const Matrix& w, int64_t r0, int64_t r1, const Int8Activations* x,
                              int64_t n, float* y, int64_t y_stride, const float* bias) {
   static const ScaleIndex idx;
-  int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) RowGroup<4>(w, r, x, n, y, y_stride, bias, idx);
-  switch (r1 - r) {
-    case 3: RowGroup<3>(w, r, x, n, y, y_stride, bias, idx); break;
-    case 2: RowGroup<2>(w, r, x, n, y, y_stride, bias, idx); break;
-    case 1: RowGroup<1>(w, r, x, n, y, y_stride, bias, idx); break;
-    default: break;
+  static_assert(kTileRows == 4, "RowGroup below covers 1 .. 4 rows of a group");
+  for (int64_t r = r0; r < r1;) {
+    // The rows of one tile group from r on (a range may start or end inside a group).
+    const int64_t rows = std::min<int64_t>(kTileRows - r % kTileRows, r1 - r);
+    switch (rows) {
+      case 4: RowGroup<4>(w, r, x, n, y, y_stride, bias, idx); break;
+      case 3: RowGroup<3>(w, r, x, n, y, y_stride, bias, idx); break;
+      case 2: RowGroup<2>(w, r, x, n, y, y_stride, bias, idx); break;
+      default: RowGroup<1>(w, r, x, n, y, y_stride, bias, idx); break;
+    }
+    r += rows;
   }
 }
 
@@ -366,7 +377,7 @@ void Int8MatVecReference(const Matrix& w, const float* x, int64_t n, float* y, c
         int64_t isum = 0;
         for (int64_t c = b * kQuantBlock; c < (b + 1) * kQuantBlock; ++c)
           isum += WeightCode(w, r, c) * q.code[c];
-        const float scale = q.dx[b] * Half(w.qscale[r * blocks + b]);
+        const float scale = q.dx[b] * Half(WeightScale(w, r, b));
         s += static_cast<double>(isum) * scale;
       }
       y[t * w.rows + r] = static_cast<float>(bias ? s + bias[r] : s);

@@ -261,6 +261,10 @@ Config ParseConfig(const nlohmann::json& j, const std::string& source) {
         q.Fail("format must be \"q8_0\" or \"q4_0\", got \"" + c.quant_format + "\"");
       if (q.Int("block_size", kQuantBlock) != kQuantBlock)
         q.Fail("block_size must be " + std::to_string(kQuantBlock));
+      // Folders from before the tiles have no "layout"; their tensors are refused on loading
+      // with a hint to quantize again.
+      const std::string layout = q.Str("layout", "tiles_4x16");
+      if (layout != "tiles_4x16") q.Fail("layout must be \"tiles_4x16\", got \"" + layout + "\"");
     }
   }
   return c;

@@ -167,31 +167,27 @@ class Plan {
       case Encoding::kQ8:
       case Encoding::kQ4: {
         const bool q4 = e == Encoding::kQ4;
-        const int64_t row_bytes = q4 ? Q4RowBytes(cols) : cols;
-        const int64_t blocks = m.qblocks();
-        auto scales = std::make_shared<std::vector<uint16_t>>();
-        w.AddGenerated(m.name, q4 ? DType::kU8 : DType::kI8, {rows, row_bytes},
-                       [m, q4, row_bytes, blocks, scales, progress](uint8_t* dst) {
-                         scales->resize(m.rows * blocks);
+        const DType dtype = q4 ? DType::kU8 : DType::kI8;
+        const int64_t groups = QuantGroups(rows), group_bytes = QuantGroupBytes(dtype, cols);
+        w.AddGenerated(m.name, dtype, {groups, group_bytes},
+                       [m, q4, dtype, groups, group_bytes, progress](uint8_t* dst) {
+                         // Padding rows, blocks and scale slots stay zero.
+                         std::memset(dst, 0, groups * group_bytes);
                          ForRows(m, [&](int64_t r, const float* row) {
-                           if (q4) {
-                             QuantizeRowQ4(row, m.cols, dst + r * row_bytes,
-                                           scales->data() + r * blocks);
-                           } else {
-                             QuantizeRowQ8(row, m.cols, reinterpret_cast<int8_t*>(dst) + r * m.cols,
-                                           scales->data() + r * blocks);
-                           }
+                           thread_local std::vector<uint8_t> codes;
+                           thread_local std::vector<uint16_t> scales;
+                           codes.resize(q4 ? Q4RowBytes(m.cols) : m.cols);
+                           scales.resize(m.qblocks());
+                           if (q4)
+                             QuantizeRowQ4(row, m.cols, codes.data(), scales.data());
+                           else
+                             QuantizeRowQ8(row, m.cols, reinterpret_cast<int8_t*>(codes.data()),
+                                           scales.data());
+                           StoreQuantRow(dtype, m.cols, r, codes.data(), scales.data(), dst);
                          });
-                         if (progress) progress(static_cast<uint64_t>(m.rows * row_bytes));
+                         if (progress) progress(static_cast<uint64_t>(groups * group_bytes));
                        });
-        // Written right after the codes, whose fill has just computed these.
-        w.AddGenerated(m.name + "_scale", DType::kF16, {rows, blocks},
-                       [scales, progress](uint8_t* dst) {
-                         std::memcpy(dst, scales->data(), scales->size() * 2);
-                         if (progress) progress(scales->size() * 2);
-                         std::vector<uint16_t>().swap(*scales);
-                       });
-        report_.bytes_out += rows * row_bytes + rows * blocks * 2;
+        report_.bytes_out += groups * group_bytes;
         break;
       }
       case Encoding::kFP8: {
@@ -261,7 +257,8 @@ nlohmann::json QuantizationConfig(QuantTarget to) {
     case QuantTarget::kQ4:
       return {{"quant_method", "r1cpp"},
               {"format", to == QuantTarget::kQ8 ? "q8_0" : "q4_0"},
-              {"block_size", kQuantBlock}};
+              {"block_size", kQuantBlock},
+              {"layout", "tiles_4x16"}};
     case QuantTarget::kBF16:
       break;
   }

@@ -128,8 +128,16 @@ class Binder : public TensorVisitor {
       if (optional) return;
       throw Error(store_.source() + ": missing weight '" + name + "'");
     }
-    // Q4 stores two codes per byte, so its byte shape is narrower than the matrix.
-    CheckShape(*t, {rows, t->dtype == DType::kU8 ? Q4RowBytes(cols) : cols});
+    if (t->dtype == DType::kI8 || t->dtype == DType::kU8) {
+      // Q8/Q4 hold codes and scales in tiles of 4 rows (matrix.h), one byte row per tile group.
+      if (store_.Find(name + "_scale"))
+        throw Error(t->file + ": weight '" + name +
+                    "' is in the Q8/Q4 layout of r1cpp before 2026-12-06 (codes and a separate "
+                    "'_scale' tensor); quantize the original checkpoint again with `r1 quantize`");
+      CheckShape(*t, {QuantGroups(rows), QuantGroupBytes(t->dtype, cols)});
+    } else {
+      CheckShape(*t, {rows, cols});
+    }
     if (t->dtype != DType::kF32 && t->dtype != DType::kBF16 && t->dtype != DType::kF16 &&
         t->dtype != DType::kF8E4M3 && t->dtype != DType::kI8 && t->dtype != DType::kU8) {
       throw Error(t->file + ": weight '" + name + "' has dtype " +
@@ -156,19 +164,6 @@ class Binder : public TensorVisitor {
         owned_scales_.push_back(ToFloat(*s));
         m.scale = owned_scales_.back()->data();
       }
-    }
-    if (m.quantized()) {
-      const std::string sname = name + "_scale";
-      const TensorView* s = store_.Find(sname);
-      const char* format = t->dtype == DType::kI8 ? "Q8" : "Q4";
-      if (!s)
-        throw Error(store_.source() + ": " + format + " weight '" + name + "' has no '" + sname +
-                    "'");
-      CheckShape(*s, {rows, m.qblocks()});
-      if (s->dtype != DType::kF16)
-        throw Error(s->file + ": scale '" + sname + "' has dtype " +
-                    std::string(DTypeName(s->dtype)) + ", expected F16");
-      m.qscale = reinterpret_cast<const uint16_t*>(s->data);
     }
     if (slot) *slot = m;
   }
