@@ -3,6 +3,7 @@
 // their 128x128 block scale, Q8/Q4 codes times their per-32 scale).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -75,6 +76,25 @@ struct Matrix {
   // out[c - c0] += a * W[r][c] for c in [c0, c1).
   void AxpyRow(int64_t r, int64_t c0, int64_t c1, float a, float* out) const;
 };
+
+// Inline: the decode kernel asks for each tile's address, once per 2 KiB of Q8 it reads.
+inline QuantRun Matrix::Run(int64_t r, int64_t k) const {
+  const int64_t bb = QuantBlockBytes(dtype), blocks = qblocks();
+  const int64_t b0 = k * kTileBlocks;
+  QuantRun run;
+  run.nb = std::min<int64_t>(kTileBlocks, blocks - b0);
+  run.code_stride = run.nb * bb;
+  // Every run before k is a full tile.
+  const uint8_t* tile = data + (r / kTileRows) * QuantGroupBytes(dtype, cols) +
+                        k * (kTileRows * kTileBlocks * bb + kTileScaleBytes);
+  const int64_t i = r % kTileRows;
+  run.codes = tile + i * run.code_stride;
+  run.scales = reinterpret_cast<const uint16_t*>(tile + kTileRows * run.code_stride) +
+               i * kTileBlocks;
+  run.c0 = b0 * kQuantBlock;
+  run.c1 = std::min<int64_t>(cols, (b0 + run.nb) * kQuantBlock);
+  return run;
+}
 
 // One row of Q4 codes without the tiles (what QuantizeRowQ4 writes): ceil(cols / 32) * 16 bytes.
 inline int64_t Q4RowBytes(int64_t cols) {

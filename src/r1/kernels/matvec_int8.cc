@@ -282,6 +282,7 @@ R1_TARGET_VNNI __m128 DotsQ4(const Matrix& w, int64_t r, const Int8Activations& 
                                                xb + (chunk0 + c) * 16, idx.q4[c], s, acc);
     };
     if (run.nb == kTileBlocks) {
+#pragma GCC unroll 4
       for (int c = 0; c < 4; ++c) chunk(c, std::false_type{});
     } else {  // 2 to 14 blocks: whole chunks, then maybe one of 64 elements
       int c = 0;
@@ -309,6 +310,7 @@ R1_TARGET_VNNI __m128 DotsQ8(const Matrix& w, int64_t r, const Int8Activations& 
                  xb + (chunk0 + c) * 16, idx.q8[c], s, acc);
     };
     if (run.nb == kTileBlocks) {
+#pragma GCC unroll 8
       for (int c = 0; c < 8; ++c) chunk(c);
     } else {  // 2 to 14 blocks: whole chunks of 64 elements
       for (int c = 0; 2 * c < run.nb; ++c) chunk(c);

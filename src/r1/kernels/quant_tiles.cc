@@ -6,24 +6,6 @@
 
 namespace r1 {
 
-QuantRun Matrix::Run(int64_t r, int64_t k) const {
-  const int64_t bb = QuantBlockBytes(dtype), blocks = qblocks();
-  const int64_t b0 = k * kTileBlocks;
-  QuantRun run;
-  run.nb = std::min<int64_t>(kTileBlocks, blocks - b0);
-  run.code_stride = run.nb * bb;
-  // Every run before k is a full tile.
-  const uint8_t* tile = data + (r / kTileRows) * QuantGroupBytes(dtype, cols) +
-                        k * (kTileRows * kTileBlocks * bb + kTileScaleBytes);
-  const int64_t i = r % kTileRows;
-  run.codes = tile + i * run.code_stride;
-  run.scales = reinterpret_cast<const uint16_t*>(tile + kTileRows * run.code_stride) +
-               i * kTileBlocks;
-  run.c0 = b0 * kQuantBlock;
-  run.c1 = std::min<int64_t>(cols, (b0 + run.nb) * kQuantBlock);
-  return run;
-}
-
 void StoreQuantRow(DType dtype, int64_t cols, int64_t r, const uint8_t* codes,
                    const uint16_t* scales, uint8_t* dst) {
   Matrix m;
