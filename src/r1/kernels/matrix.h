@@ -16,8 +16,10 @@ namespace r1 {
 inline constexpr int kQuantBlock = 32;
 
 // Q8/Q4 matrices are stored in tiles, so that a matrix-vector product reads one sequential
-// stream: four code streams plus their scale streams (one per row the decode kernel walks at
-// once) read DRAM at 0.70-0.78 of a plain read loop on this machine's Zen 5, the tiles at 0.93.
+// stream per thread instead of eight (the decode kernel walks 4 rows at once, each with a code
+// and a scale stream); in a synthetic loop on this machine's Zen 5 that took DRAM reads from
+// 0.70-0.78 to 0.90-0.93 of a plain read loop, in whole-model decode Q4 by a median 10% and Q8
+// within the noise (docs/performance.md).
 // Rows come in groups of kTileRows (the last padded with zero rows); each group is a sequence of
 // tiles, one per run of kTileBlocks blocks (the last run may be shorter, nb blocks): the nb
 // blocks of codes of the group's row 0, then of row 1, 2, 3, then kTileRows x kTileBlocks F16

@@ -27,7 +27,7 @@ constexpr int64_t kChunk4 = 4 * kQuantBlock;  // 128 elements: one zmm of Q4 nib
 // Software prefetch distance along the weights. The rows of a group are contiguous, so this
 // runs ahead of the hardware prefetchers, which stop at 4 KiB pages: from DRAM it took one
 // thread from ~15-18 to ~21-27 GB/s (noisy, shared machine); in cache it costs a load slot.
-constexpr int64_t kPrefetchBytes = 8192;
+constexpr int64_t kPrefetchBytes = 16384;
 
 std::atomic<bool>& Enabled() {
   static std::atomic<bool> on = [] {
