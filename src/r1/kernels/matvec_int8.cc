@@ -24,9 +24,9 @@ namespace {
 
 constexpr int64_t kGroup = 2 * kQuantBlock;   // 64 elements: one zmm of Q8 codes
 constexpr int64_t kChunk4 = 4 * kQuantBlock;  // 128 elements: one zmm of Q4 nibbles
-// Software prefetch distance along the weights. The rows of a group are contiguous, so this
-// runs ahead of the hardware prefetchers, which stop at 4 KiB pages: from DRAM it took one
-// thread from ~15-18 to ~21-27 GB/s (noisy, shared machine); in cache it costs a load slot.
+// Software prefetch distance along the weights. A group's tiles are contiguous, so this runs
+// ahead of the hardware prefetchers, which stop at 4 KiB pages: without it two threads read
+// DRAM at 27-29 GB/s, with it 48-53 (8 KiB: 39-45; 4-32 KiB measured, docs/performance.md).
 constexpr int64_t kPrefetchBytes = 16384;
 
 std::atomic<bool>& Enabled() {
