@@ -78,27 +78,10 @@ R1_TARGET_AVX512 R1_INLINE void Transpose16x16(__m512i (&v)[16]) {
   }
 }
 
-// The first `cols` 32-bit words at `offset` of 16 rows `row_bytes` apart, one vector per row; rows
-// from `rows_here` on are zero and not read. Each live row's line kPrefetchLines ahead is
-// prefetched: 16 rows are too many streams for the hardware prefetchers.
-R1_TARGET_AVX512 R1_INLINE void LoadRows16(const uint8_t* base, int64_t row_bytes, int64_t offset,
-                                           int rows_here, int cols, __m512i (&v)[16]) {
-  constexpr int64_t kPrefetchLines = 2;
-  const __mmask16 m = static_cast<__mmask16>(cols >= 16 ? 0xffff : (1u << cols) - 1);
-  for (int i = 0; i < 16; ++i) {
-    if (i >= rows_here) {
-      v[i] = _mm512_setzero_si512();
-      continue;
-    }
-    const uint8_t* src = base + i * row_bytes + offset;
-    if (offset + 64 * kPrefetchLines < row_bytes)
-      _mm_prefetch(reinterpret_cast<const char*>(src + 64 * kPrefetchLines), _MM_HINT_T0);
-    v[i] = _mm512_maskz_loadu_epi32(m, src);
-  }
-}
-
-// The same for 16 rows at arbitrary addresses (the Q8/Q4 tiles interleave rows), each row's
-// bytes from `offset` on, `row_bytes` long.
+// The first `cols` 32-bit words at `offset` of 16 rows (each `row_bytes` long), one vector per
+// row; rows from `rows_here` on are zero and not read. Each live row's line kPrefetchLines ahead
+// is prefetched: 16 rows are too many streams for the hardware prefetchers. The rows are at any
+// addresses (the Q8/Q4 tiles interleave them) or, in the overload below, `row_bytes` apart.
 R1_TARGET_AVX512 R1_INLINE void LoadRows16(const uint8_t* const (&rows)[16], int64_t row_bytes,
                                            int64_t offset, int rows_here, int cols,
                                            __m512i (&v)[16]) {
@@ -114,6 +97,13 @@ R1_TARGET_AVX512 R1_INLINE void LoadRows16(const uint8_t* const (&rows)[16], int
       _mm_prefetch(reinterpret_cast<const char*>(src + 64 * kPrefetchLines), _MM_HINT_T0);
     v[i] = _mm512_maskz_loadu_epi32(m, src);
   }
+}
+
+R1_TARGET_AVX512 R1_INLINE void LoadRows16(const uint8_t* base, int64_t row_bytes, int64_t offset,
+                                           int rows_here, int cols, __m512i (&v)[16]) {
+  const uint8_t* rows[16];
+  for (int i = 0; i < 16; ++i) rows[i] = base + i * row_bytes;
+  LoadRows16(rows, row_bytes, offset, rows_here, cols, v);
 }
 
 // Rows 0..15 (lo) and 16..31 (hi) of T tokens' results, stored for the first `valid` rows of the
