@@ -65,7 +65,11 @@ std::vector<std::pair<int64_t, int64_t>> CheckCoverage(ThreadPool& pool, int64_t
     }
   }
   std::sort(chunks.begin(), chunks.end());
-  for (const auto& [b, e] : chunks) EXPECT_LT(b, e) << "empty chunk, n=" << n;
+  for (const auto& [b, e] : chunks) {
+    EXPECT_LT(b, e) << "empty chunk, n=" << n;
+    // Callers rely on this to keep Q8/Q4 tile groups on one thread.
+    EXPECT_EQ(b % std::max<int64_t>(grain, 1), 0) << "n=" << n << " grain=" << grain;
+  }
   return chunks;
 }
 
@@ -88,6 +92,19 @@ TEST(ThreadPoolTest, CoversEveryIndexExactlyOnce) {
         for (int64_t grain : kGrains) CheckCoverage(pool, n, grain);
     }
   }));
+}
+
+// Decode products stream one long stretch of weights per thread and end on short chunks, so the
+// threads finish together: chunk sizes never grow, the first is a share of the whole, the last
+// ones come down to the grain.
+TEST(ThreadPoolTest, ChunksShrinkFromAShareOfTheWorkToTheGrain) {
+  ThreadPool pool(2);
+  const auto chunks = CheckCoverage(pool, 17920, 44);
+  ASSERT_GE(chunks.size(), 8u);
+  EXPECT_EQ(chunks.front().second, 4488);  // a quarter of 17920, rounded up to 44s
+  for (size_t i = 1; i < chunks.size(); ++i)
+    EXPECT_LE(chunks[i].second - chunks[i].first, chunks[i - 1].second - chunks[i - 1].first);
+  EXPECT_LE(chunks.back().second - chunks.back().first, 44);
 }
 
 TEST(ThreadPoolTest, SingleThreadPoolRunsOneChunkOnTheCaller) {

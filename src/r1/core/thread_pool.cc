@@ -47,9 +47,7 @@ void ThreadPool::RunChunks(uint32_t generation, int thread_index) {
     if (static_cast<int64_t>(t & 0xffffffffu) >= num_chunks_) break;
     if (!ticket_.compare_exchange_weak(t, t + 1, std::memory_order_acq_rel)) continue;
     const int64_t c = static_cast<int64_t>(t & 0xffffffffu);
-    const int64_t begin = c * chunk_;
-    const int64_t end = std::min(n_, begin + chunk_);
-    (*fn_)(begin, end, thread_index);
+    (*fn_)(bounds_[c], bounds_[c + 1], thread_index);
     done_chunks_.fetch_add(1, std::memory_order_acq_rel);
   }
   t_inside_pool_job = false;
@@ -94,12 +92,20 @@ void ThreadPool::ParallelFor(int64_t n, int64_t grain,
     const uint64_t prev = generation_.load(std::memory_order_relaxed);
     ticket_.store((prev << 32) | 0xffffffffu, std::memory_order_seq_cst);
   }
-  // A few chunks per thread balance uneven work without much scheduling cost.
-  const int64_t target_chunks = std::min<int64_t>((n + grain - 1) / grain, threads * 4);
+  // Guided chunks: each takes a share of what is left, so the threads start on long stretches
+  // (one weight stream each in decode) and finish on short ones. Equal chunks (n / 4 per thread)
+  // left one thread idle for up to a chunk at the end of every product: 12% of decode's thread
+  // time went to spinning.
   fn_ = &fn;
-  n_ = n;
-  chunk_ = std::max(grain, (n + target_chunks - 1) / target_chunks);
-  num_chunks_ = (n + chunk_ - 1) / chunk_;
+  bounds_.clear();
+  bounds_.push_back(0);
+  for (int64_t begin = 0; begin < n;) {
+    const int64_t share = (n - begin + 2 * threads - 1) / (2 * threads);
+    const int64_t size = std::max<int64_t>(grain, (share + grain - 1) / grain * grain);
+    begin = std::min(n, begin + size);
+    bounds_.push_back(begin);
+  }
+  num_chunks_ = static_cast<int64_t>(bounds_.size()) - 1;
   done_chunks_.store(0, std::memory_order_relaxed);
   const uint32_t gen = generation_.load(std::memory_order_relaxed) + 1;
   ticket_.store(static_cast<uint64_t>(gen) << 32, std::memory_order_release);

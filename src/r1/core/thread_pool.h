@@ -25,7 +25,7 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end, thread_index) over disjoint chunks covering [0, n); returns when all
-  // are done. Chunks are at least `grain` items. Nested calls run serially on the caller.
+  // are done. Chunks are multiples of `grain` items (but the last), largest first. Nested calls run serially on the caller.
   void ParallelFor(int64_t n, int64_t grain,
                    const std::function<void(int64_t, int64_t, int)>& fn);
 
@@ -47,7 +47,8 @@ class ThreadPool {
   std::atomic<bool> busy_{false};
   // The job of the current generation.
   const std::function<void(int64_t, int64_t, int)>* fn_ = nullptr;
-  int64_t n_ = 0, chunk_ = 1, num_chunks_ = 0;
+  int64_t num_chunks_ = 0;
+  std::vector<int64_t> bounds_;  // chunk c is [bounds_[c], bounds_[c + 1])
 };
 
 // Sets/gets the process-wide pool used by the engine (default: all hardware threads).

@@ -634,6 +634,13 @@ void WidenRows(const Matrix& w, int64_t r0, int64_t r1, float* out) {
 
 namespace {
 
+// Rows per work item of a streaming product: ~64k multiply-adds so scheduling stays negligible,
+// in whole tile groups so no two threads read the same Q8/Q4 tile.
+int64_t RowGrain(int64_t cols, int64_t n) {
+  const int64_t rows = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, cols * n));
+  return (rows + kTileRows - 1) / kTileRows * kTileRows;
+}
+
 // Many tokens (prefill, grouped experts, training): compute-bound, so each thread widens a panel
 // of weight rows to float32 once and hands it to OpenBLAS's blocked sgemm, which reuses it over
 // every token at close to the FMA peak. The panel is small and transient: weights stay stored
@@ -699,15 +706,13 @@ void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float*
     if (quantized.size() < static_cast<size_t>(n)) quantized.resize(n);
     for (int64_t t = 0; t < n; ++t) QuantizeActivations(x + t * x_stride, w.cols, quantized[t]);
     const Int8Activations* xq = quantized.data();
-    const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, w.cols * n));
+    const int64_t grain = RowGrain(w.cols, n);
     pool.ParallelFor(w.rows, grain, [&, xq](int64_t r0, int64_t r1, int) {
       Int8MatVecRows(w, r0, r1, xq, n, y, y_stride, bias);
     });
     return;
   }
-  // Aim for chunks of at least ~64k multiply-adds so scheduling stays negligible.
-  const int64_t work_per_row = std::max<int64_t>(1, w.cols * n);
-  const int64_t grain = std::max<int64_t>(1, (1 << 16) / work_per_row);
+  const int64_t grain = RowGrain(w.cols, n);
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1, int) {
     row_range(w, r0, r1, x, x_stride, n, y, y_stride, bias);
   });
@@ -744,7 +749,7 @@ void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_str
     for (int64_t t = 0; t < n; ++t) QuantizeActivations(x + t * x_stride, cols, quantized[t]);
   }
   const Int8Activations* xq = quantized.data();
-  const int64_t grain = std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(1, cols * n));
+  const int64_t grain = RowGrain(cols, n);
   pool.ParallelFor(total_rows, grain, [&, xq](int64_t r0, int64_t r1, int) {
     // The global row range may span several matrices: split it at their boundaries.
     int64_t first = 0;
@@ -768,8 +773,7 @@ void MatMulRows(const Matrix& w, const float* x, int64_t x_stride, int64_t n, fl
                 int64_t y_stride, const float* bias, ThreadPool& pool) {
   static const RowRangeFn row_range = PickRowRange();
   if (n <= 0 || w.rows <= 0) return;
-  const int64_t work_per_row = std::max<int64_t>(1, w.cols * n);
-  const int64_t grain = std::max<int64_t>(1, (1 << 16) / work_per_row);
+  const int64_t grain = RowGrain(w.cols, n);
   pool.ParallelFor(w.rows, grain, [&](int64_t r0, int64_t r1, int) {
     row_range(w, r0, r1, x, x_stride, n, y, y_stride, bias);
   });
