@@ -485,17 +485,19 @@ void Model::MoeExpertsInParallel(const LayerWeights& L, const float* x, int64_t 
   const int64_t d = cfg_.hidden_size;
   std::vector<int64_t> items, offset;
   int64_t total = 0;
-  for (size_t e = 0; e < assigned.size(); ++e) {
-    if (assigned[e].empty()) continue;
-    items.push_back(static_cast<int64_t>(e));
-    offset.push_back(total);
-    total += static_cast<int64_t>(assigned[e].size()) * d;
-  }
+  // The shared experts (n_shared_experts times a routed one's size) go first: the pool hands out
+  // items in order, and a large item last would leave the other thread idle while it runs.
   const bool shared = !L.shared.gate.empty();
   if (shared) {
     items.push_back(-1);
     offset.push_back(total);
     total += n * d;
+  }
+  for (size_t e = 0; e < assigned.size(); ++e) {
+    if (assigned[e].empty()) continue;
+    items.push_back(static_cast<int64_t>(e));
+    offset.push_back(total);
+    total += static_cast<int64_t>(assigned[e].size()) * d;
   }
   thread_local std::vector<float> ys;
   if (ys.size() < static_cast<size_t>(total)) ys.resize(total);
@@ -522,7 +524,7 @@ void Model::MoeExpertsInParallel(const LayerWeights& L, const float* x, int64_t 
       Axpy(a[r].second, y + offset[item] + r * d, out + a[r].first * d, d);
   }
   if (shared) {
-    const float* sh = y + offset.back();
+    const float* sh = y + offset.front();
     for (int64_t i = 0; i < n * d; ++i) out[i] += sh[i];
   }
 }
