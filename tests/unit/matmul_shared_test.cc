@@ -1,7 +1,7 @@
 // MatMulShared (several products of one input in one parallel region) gives exactly what a
 // MatMul per matrix gives: mixed formats (an int8-activation Q8 matrix beside BF16 and F32 ones),
 // row counts that split chunks across matrix boundaries, strides and biases, at token counts on
-// both sides of kGemmMinTokens.
+// both sides of kGemmMinTokens. MatVecRowRange gives MatMul's values for any row range.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -63,6 +63,18 @@ TEST(MatMulShared, EqualsOneMatMulPerMatrix) {
     MatMul(b, x.data(), xs, n, alone.data() + 37, ys, nullptr, pool);
     MatMul(c, x.data(), xs, n, alone.data() + 42, ys, bias.data(), pool);
     for (size_t i = 0; i < shared.size(); ++i) ASSERT_EQ(shared[i], alone[i]) << "n " << n << " at " << i;
+    if (n != 1) continue;
+    // MatVecRowRange: any row range on the calling thread, the same values MatMul gives.
+    for (const Matrix* w : {&a, &b, &c}) {
+      std::vector<float> full(w->rows);
+      MatMul(*w, x.data(), xs, 1, full.data(), w->rows, nullptr, pool);
+      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, w->rows}, {1, 4}, {w->rows - 2, w->rows}}) {
+        std::vector<float> part(r1 - r0 + 1, -7.0f);
+        MatVecRowRange(*w, r0, r1, x.data(), part.data());
+        for (int64_t r = r0; r < r1; ++r) ASSERT_EQ(part[r - r0], full[r]) << w->name << " row " << r;
+        ASSERT_EQ(part[r1 - r0], -7.0f) << w->name << ": wrote past the range";
+      }
+    }
   }
 }
 

@@ -206,6 +206,34 @@ TEST(QuantMatrixTest, AxpyRowMatchesDecoding) {
   }
 }
 
+// AxpyRows adds W^T a over a row range: against a double-precision sum, for every row range
+// (inside one tile group, across groups, from mid-group) and column count, and never past cols.
+TEST(QuantMatrixTest, AxpyRowsMatchesDecoding) {
+  std::mt19937 rng(13);
+  const std::pair<int64_t, int64_t> kRowRanges[] = {{0, 1}, {0, 9}, {3, 4}, {2, 9}, {5, 9}};
+  for (const Format& f : kFormats) {
+    for (int64_t cols : kCols) {
+      const QuantMatrix q = MakeRandom(f, 9, cols, rng);
+      for (auto [r0, r1] : kRowRanges) {
+        const std::vector<float> a = RandomVector(static_cast<size_t>(r1 - r0), rng);
+        const std::vector<float> init = RandomVector(static_cast<size_t>(cols) + 1, rng);
+        std::vector<float> got = init;
+        q.m.AxpyRows(r0, r1, a.data(), got.data());
+        for (int64_t c = 0; c < cols; ++c) {
+          double want = init[c], scale = std::fabs(init[c]);
+          for (int64_t r = r0; r < r1; ++r) {
+            want += static_cast<double>(a[r - r0]) * Decode(q, r, c);
+            scale += std::fabs(static_cast<double>(a[r - r0]) * Decode(q, r, c));
+          }
+          ASSERT_NEAR(got[c], want, 1e-6 * scale + 1e-38)
+              << f.label << " cols=" << cols << " rows [" << r0 << "," << r1 << ") c=" << c;
+        }
+        ASSERT_EQ(got[cols], init[cols]) << f.label << ": wrote past the last column";
+      }
+    }
+  }
+}
+
 TEST(QuantMatrixTest, WidenRowsBitExact) {
   std::mt19937 rng(13);
   const std::pair<int64_t, int64_t> kRowRanges[] = {{0, 17}, {0, 1}, {3, 4},  {5, 16},

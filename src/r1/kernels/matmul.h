@@ -38,6 +38,11 @@ void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_str
 // sgemm on them (compute-bound regime); below, a streaming kernel reads each weight once.
 inline constexpr int64_t kGemmMinTokens = 12;
 
+// y[0 .. r1-r0) = rows [r0, r1) of W times one token's x, on the calling thread with the kernel
+// MatMul would use for one token (int8 activations for Q8/Q4): per-head products inside a
+// parallel loop, such as MLA's W_UV in decode.
+void MatVecRowRange(const Matrix& w, int64_t r0, int64_t r1, const float* x, float* y);
+
 // The streaming kernel at any token count (benchmarks and tests of both paths).
 void MatMulRows(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
                 int64_t y_stride, const float* bias, ThreadPool& pool);

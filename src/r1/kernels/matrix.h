@@ -77,6 +77,10 @@ struct Matrix {
   void DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const;
   // out[c - c0] += a * W[r][c] for c in [c0, c1).
   void AxpyRow(int64_t r, int64_t c0, int64_t c1, float a, float* out) const;
+  // out[c] += sum of a[r - r0] * W[r][c] over r in [r0, r1), for every c: W^T a over a few
+  // rows, as AxpyRow row after row (same order; fused multiply-adds may round the last bit
+  // differently), with out kept in registers for Q8/Q4.
+  void AxpyRows(int64_t r0, int64_t r1, const float* a, float* out) const;
 };
 
 // Inline: the decode kernel asks for each tile's address, once per 2 KiB of Q8 it reads.

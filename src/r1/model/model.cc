@@ -270,7 +270,7 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
           const float* qn = s.q.data() + i * H * qk + h * qk;
           float* qt = s.qcat.data() + item * (dc + dr);
           std::fill(qt, qt + dc, 0.0f);
-          for (int64_t j = 0; j < dn; ++j) kv_b.AxpyRow(h * (dn + dv) + j, 0, dc, qn[j], qt);
+          kv_b.AxpyRows(h * (dn + dv), h * (dn + dv) + dn, qn, qt);
           std::copy_n(qn + dn, dr, qt + dc);
         }
       });
@@ -290,16 +290,11 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
         }
       });
       pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
-        float* row = Buf(t_buf_a, dc);
         for (int64_t item = b; item < e; ++item) {
           const int64_t i = short_tokens[item / H], h = item % H;
-          const float* ot = s.ocat.data() + item * dc;
-          float* o = s.o.data() + i * H * dv + h * dv;
           // o_h = W_UV_h . o~_h
-          for (int64_t j = 0; j < dv; ++j) {
-            kv_b.DequantRow(h * (dn + dv) + dn + j, 0, dc, row);
-            o[j] = Dot(row, ot, dc);
-          }
+          MatVecRowRange(kv_b, h * (dn + dv) + dn, (h + 1) * (dn + dv), s.ocat.data() + item * dc,
+                         s.o.data() + i * H * dv + h * dv);
         }
       });
     }
