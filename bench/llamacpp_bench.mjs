@@ -51,7 +51,9 @@ const median = (a) => { const s = [...a].sort((x, y) => x - y); const m = s.leng
 // deterministic pseudo-random prompt tokens (normal vocab range)
 let seed = 12345;
 const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed; };
-const promptTokens = Array.from({length: PP}, () => rnd() % 150000);
+// Ids below the vocabulary size (the DeepSeek-V2-Lite GGUF has 102400; llama.cpp rejects others).
+const vocab = Math.min(150000, Number(model.fileInfo?.metadata?.[model.fileInfo?.metadata?.general?.architecture]?.vocab_size ?? 150000));
+const promptTokens = Array.from({length: PP}, () => rnd() % vocab);
 
 for (const t of threadList) {
     const context = await model.createContext({contextSize: Math.max(1024, PP + TG + 16), batchSize: PP, sequences: 1,

