@@ -29,6 +29,7 @@ thread_local std::vector<float> t_mlp_gate, t_mlp_up;
 // kAttendBlockMaxTokens queries so a prefill splits into enough items for every thread.
 constexpr int64_t kAttendBlockMinTokens = 8;
 constexpr int64_t kAttendBlockMaxTokens = 32;
+constexpr double kMoeWholeExpertsMaxBytes = 64.0 * (1 << 20);
 
 float* Buf(std::vector<float>& v, size_t n) {
   if (v.size() < n) v.resize(n);
@@ -510,9 +511,17 @@ void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) co
     for (int64_t j = 0; j < k; ++j) assigned[chosen[j]].emplace_back(i, weight[j]);
   }
 
-  int64_t most_tokens = 0;
-  for (const auto& a : assigned) most_tokens = std::max<int64_t>(most_tokens, a.size());
-  if (most_tokens < kGemmMinTokens) {
+  int64_t most_tokens = 0, active = 0;
+  for (const auto& a : assigned) {
+    most_tokens = std::max<int64_t>(most_tokens, a.size());
+    active += !a.empty();
+  }
+  // Whole experts per thread for decode-sized batches, and for prefills with enough experts to
+  // keep every thread busy while their outputs (kept apart until the ordered sum) stay within
+  // kMoeWholeExpertsMaxBytes: a V2-Lite prefill spent 9% of its time at the end of per-expert
+  // products split over the threads (1408-row matrices, ~50 tokens each).
+  const bool fits = static_cast<double>((n * k + n) * d) * sizeof(float) <= kMoeWholeExpertsMaxBytes;
+  if (most_tokens < kGemmMinTokens || (active >= 4 * pool().size() && fits)) {
     MoeExpertsInParallel(L, x, n, assigned, out);
     return;
   }
@@ -540,15 +549,14 @@ void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) co
 // the threads is a few microseconds of work per synchronization and the threads spent a third of
 // a V2-Lite decode waiting. Here each thread runs whole experts (the shared one as one more item)
 // into its own output rows, and the weighted sum follows in the same order as the sequential
-// path, so the result is identical.
+// path, so the result is identical. Items are handed out largest first (tokens x intermediate
+// size), so the pool's last, small chunks balance the threads.
 void Model::MoeExpertsInParallel(const LayerWeights& L, const float* x, int64_t n,
                                  const std::vector<std::vector<std::pair<int64_t, float>>>& assigned,
                                  float* out) const {
   const int64_t d = cfg_.hidden_size;
   std::vector<int64_t> items, offset;
   int64_t total = 0;
-  // The shared experts (n_shared_experts times a routed one's size) go first: the pool hands out
-  // items in order, and a large item last would leave the other thread idle while it runs.
   const bool shared = !L.shared.gate.empty();
   if (shared) {
     items.push_back(-1);
@@ -561,12 +569,21 @@ void Model::MoeExpertsInParallel(const LayerWeights& L, const float* x, int64_t 
     offset.push_back(total);
     total += static_cast<int64_t>(assigned[e].size()) * d;
   }
+  auto work = [&](int64_t e) {
+    return e < 0 ? n * L.shared.gate.rows
+                 : static_cast<int64_t>(assigned[e].size()) * L.experts[e].gate.rows;
+  };
+  std::vector<int64_t> order(items.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return work(items[a]) > work(items[b]); });
   thread_local std::vector<float> ys;
   if (ys.size() < static_cast<size_t>(total)) ys.resize(total);
   float* y = ys.data();
   pool().ParallelFor(static_cast<int64_t>(items.size()), 1, [&](int64_t b, int64_t e, int) {
     thread_local std::vector<float> xs;
-    for (int64_t item = b; item < e; ++item) {
+    for (int64_t k = b; k < e; ++k) {
+      const int64_t item = order[k];
       if (items[item] < 0) {
         Mlp(L.shared, x, n, y + offset[item]);
         continue;
