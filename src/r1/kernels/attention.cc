@@ -5,8 +5,112 @@
 
 #include "r1/kernels/gemm.h"
 #include "r1/kernels/ops.h"
+#include "r1/kernels/simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace r1 {
+
+namespace {
+
+// Few query rows (decode: one token's heads, 8 per thread for V2-Lite, 6 per KV head for Qwen)
+// against many keys: sgemm spent more time packing the keys and values than multiplying (a
+// V2-Lite decode at context 600 spent 17% of its time in attention, two thirds of it packing).
+// These kernels read each key and value row once per call, straight from the cache.
+constexpr int64_t kFewRows = 16;
+
+#if defined(__x86_64__)
+// GCC 12's AVX-512 headers initialize `_mm512_undefined_*` from themselves, which its own
+// -Wuninitialized reports at every inlined _mm512_reduce_add_ps.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Scores of NR rows x NT keys. Each (row, key) pair has one accumulator, summed over the
+// dimension in order and reduced the same way whatever the blocking, so a row's scores do not
+// depend on how many rows or keys share the call.
+template <int NR, int NT>
+R1_TARGET_AVX512 void ScoresBlock(const float* q, int64_t dim, const float* k, int64_t stride,
+                                  int64_t keys, float* scores) {
+  // Fully unrolled, so the NR x NT accumulators live in registers.
+  __m512 acc[NR][NT];
+#pragma GCC unroll 4
+  for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < dim; c += 16) {
+    const __mmask16 m = dim - c >= 16 ? 0xffff : static_cast<__mmask16>((1u << (dim - c)) - 1);
+    __m512 kv[NT];
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) kv[j] = _mm512_maskz_loadu_ps(m, k + j * stride + c);
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) {
+      const __m512 qv = _mm512_maskz_loadu_ps(m, q + i * dim + c);
+#pragma GCC unroll 4
+      for (int j = 0; j < NT; ++j) acc[i][j] = _mm512_fmadd_ps(qv, kv[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) scores[i * keys + j] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+// Keys outside, rows inside: each block of key rows is read from memory once per call and
+// stays in L1 while every query row meets it (a latent row of V2-Lite is 2.3 KB; the cache of a
+// layer at context 1000 is 2.3 MB, more than L2).
+R1_TARGET_AVX512 void ScoresFewRows(const float* q, int64_t rows, const float* k, int64_t stride,
+                                    int64_t dim, int64_t keys, float* scores) {
+  int64_t t = 0;
+  for (; t + 4 <= keys; t += 4) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      ScoresBlock<4, 4>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
+    for (; r < rows; ++r)
+      ScoresBlock<1, 4>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
+  }
+  for (; t < keys; ++t) {
+    int64_t r = 0;
+    for (; r + 4 <= rows; r += 4)
+      ScoresBlock<4, 1>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
+    for (; r < rows; ++r)
+      ScoresBlock<1, 1>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
+  }
+}
+
+// out[r] += sum over NT keys from t of w[r][key] x value row, for every row: the NT value rows
+// stay in L1 while each output row (in L1 too) takes them, keys in order.
+template <int NT>
+R1_TARGET_AVX512 void ValuesKeys(const float* w, int64_t rows, int64_t keys, int64_t t,
+                                 const float* v, int64_t stride, int64_t dv, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    __m512 wb[NT];
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) wb[j] = _mm512_set1_ps(w[r * keys + t + j]);
+    float* o = out + r * dv;
+    for (int64_t c = 0; c < dv; c += 16) {
+      const __mmask16 m = dv - c >= 16 ? 0xffff : static_cast<__mmask16>((1u << (dv - c)) - 1);
+      __m512 acc = _mm512_maskz_loadu_ps(m, o + c);
+#pragma GCC unroll 4
+      for (int j = 0; j < NT; ++j)
+        acc = _mm512_fmadd_ps(wb[j], _mm512_maskz_loadu_ps(m, v + (t + j) * stride + c), acc);
+      _mm512_mask_storeu_ps(o + c, m, acc);
+    }
+  }
+}
+
+R1_TARGET_AVX512 void ValuesFewRows(const float* w, int64_t rows, const float* v, int64_t stride,
+                                    int64_t keys, int64_t dv, float* out) {
+  std::fill(out, out + rows * dv, 0.0f);
+  int64_t t = 0;
+  for (; t + 4 <= keys; t += 4) ValuesKeys<4>(w, rows, keys, t, v, stride, dv, out);
+  for (; t < keys; ++t) ValuesKeys<1>(w, rows, keys, t, v, stride, dv, out);
+}
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace
 
 void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float* k,
                  const float* v, int64_t kv_stride, int64_t dim, int64_t dv, float scale,
@@ -15,7 +119,19 @@ void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float
   const int64_t keys = *std::max_element(limit, limit + rows);
   thread_local std::vector<float> scores;
   if (scores.size() < static_cast<size_t>(rows * keys)) scores.resize(rows * keys);
-  GemmNTSerial(rows, keys, dim, q, dim, k, kv_stride, scores.data(), keys, 0.0f);
+#if defined(__x86_64__)
+  static const bool avx512 = DetectIsa() == IsaLevel::kAvx512;
+  const bool few = avx512 && rows <= kFewRows;
+#else
+  const bool few = false;
+#endif
+  if (few) {
+#if defined(__x86_64__)
+    ScoresFewRows(q, rows, k, kv_stride, dim, keys, scores.data());
+#endif
+  } else {
+    GemmNTSerial(rows, keys, dim, q, dim, k, kv_stride, scores.data(), keys, 0.0f);
+  }
   for (int64_t r = 0; r < rows; ++r) {
     float* s = scores.data() + r * keys;
     for (int64_t t = 0; t < limit[r]; ++t) s[t] *= scale;
@@ -23,7 +139,13 @@ void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float
     // Masked positions weigh nothing in the product with V.
     std::fill(s + limit[r], s + keys, 0.0f);
   }
-  GemmNNSerial(rows, dv, keys, scores.data(), keys, v, kv_stride, out, dv, 0.0f);
+  if (few) {
+#if defined(__x86_64__)
+    ValuesFewRows(scores.data(), rows, v, kv_stride, keys, dv, out);
+#endif
+  } else {
+    GemmNNSerial(rows, dv, keys, scores.data(), keys, v, kv_stride, out, dv, 0.0f);
+  }
 }
 
 int64_t AttendBlockRows(int64_t keys, int64_t budget_floats) {

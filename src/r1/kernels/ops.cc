@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "r1/kernels/simd.h"
 
@@ -103,27 +104,46 @@ R1_ATTENTION_LOOP void SiluMul(float* a, const float* b, int64_t n) {
   for (int64_t i = 0; i < n; ++i) a[i] = a[i] / (1.0f + ExpVec(-a[i])) * b[i];
 }
 
-void RopeInterleaved(float* x, int64_t d, int64_t pos, const float* inv_freq) {
+void RopeAngles(int64_t d, int64_t pos, const float* inv_freq, float* cos_sin) {
   const float p = static_cast<float>(pos);
   for (int64_t i = 0; i < d / 2; ++i) {
     const float a = p * inv_freq[i];
-    const float c = std::cos(a), s = std::sin(a);
+    cos_sin[2 * i] = std::cos(a);
+    cos_sin[2 * i + 1] = std::sin(a);
+  }
+}
+
+void RopeInterleaved(float* x, int64_t d, const float* cos_sin) {
+  for (int64_t i = 0; i < d / 2; ++i) {
+    const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
     const float x0 = x[2 * i], x1 = x[2 * i + 1];
     x[2 * i] = x0 * c - x1 * s;
     x[2 * i + 1] = x0 * s + x1 * c;
   }
 }
 
-void RopeHalfSplit(float* x, int64_t d, int64_t pos, const float* inv_freq) {
-  const float p = static_cast<float>(pos);
+void RopeHalfSplit(float* x, int64_t d, const float* cos_sin) {
   const int64_t h = d / 2;
   for (int64_t i = 0; i < h; ++i) {
-    const float a = p * inv_freq[i];
-    const float c = std::cos(a), s = std::sin(a);
+    const float c = cos_sin[2 * i], s = cos_sin[2 * i + 1];
     const float x0 = x[i], x1 = x[i + h];
     x[i] = x0 * c - x1 * s;
     x[i + h] = x1 * c + x0 * s;
   }
+}
+
+void RopeInterleaved(float* x, int64_t d, int64_t pos, const float* inv_freq) {
+  thread_local std::vector<float> cs;
+  cs.resize(d);
+  RopeAngles(d, pos, inv_freq, cs.data());
+  RopeInterleaved(x, d, cs.data());
+}
+
+void RopeHalfSplit(float* x, int64_t d, int64_t pos, const float* inv_freq) {
+  thread_local std::vector<float> cs;
+  cs.resize(d);
+  RopeAngles(d, pos, inv_freq, cs.data());
+  RopeHalfSplit(x, d, cs.data());
 }
 
 }  // namespace r1

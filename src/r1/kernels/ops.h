@@ -25,5 +25,10 @@ void Axpy(float a, const float* x, float* y, int64_t n);
 // Interleaved: pairs (x[2i], x[2i+1]) as DeepSeek stores them; half-split: (x[i], x[i+D/2]).
 void RopeInterleaved(float* x, int64_t d, int64_t pos, const float* inv_freq);
 void RopeHalfSplit(float* x, int64_t d, int64_t pos, const float* inv_freq);
+// The same rotations with the angles' cosines and sines computed once by RopeAngles (d floats:
+// cos, sin of pos * inv_freq[i] for i < d/2), for the many heads of one token.
+void RopeAngles(int64_t d, int64_t pos, const float* inv_freq, float* cos_sin);
+void RopeInterleaved(float* x, int64_t d, const float* cos_sin);
+void RopeHalfSplit(float* x, int64_t d, const float* cos_sin);
 
 }  // namespace r1

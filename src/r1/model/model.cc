@@ -198,14 +198,15 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
     const MatMulJob jobs[] = {{&L.q_proj, s.q.data(), H * qk}, kv_a};
     MatMulShared(jobs, s.h.data(), cfg_.hidden_size, n, pool);
   }
+  std::vector<float> angles(dr);  // one token's, for its key and every head's query
   for (int64_t i = 0; i < n; ++i) {
     float* row = cache.Row(s.slot[i], layer, s.pos[i]);
     const float* a = s.kva.data() + i * (dc + dr);
     RmsNorm(a, L.kv_a_norm.data(), dc, cfg_.rms_norm_eps, row);
     std::copy(a + dc, a + dc + dr, row + dc);
-    RopeInterleaved(row + dc, dr, s.pos[i], rope_freq_.data());
-    for (int64_t h = 0; h < H; ++h)
-      RopeInterleaved(s.q.data() + i * H * qk + h * qk + dn, dr, s.pos[i], rope_freq_.data());
+    RopeAngles(dr, s.pos[i], rope_freq_.data(), angles.data());
+    RopeInterleaved(row + dc, dr, angles.data());
+    for (int64_t h = 0; h < H; ++h) RopeInterleaved(s.q.data() + i * H * qk + h * qk + dn, dr, angles.data());
   }
 
   s.o.resize(n * H * dv);
@@ -410,11 +411,12 @@ void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
                            {&L.k, s.kva.data(), 2 * kvw, bias(L.k_bias)},
                            {&L.v, s.kva.data() + kvw, 2 * kvw, bias(L.v_bias)}};
   MatMulShared(qkv, s.h.data(), cfg_.hidden_size, n, pool);
+  std::vector<float> angles(Dh);  // one token's, for every head
   for (int64_t i = 0; i < n; ++i) {
     float* kv = s.kva.data() + i * 2 * kvw;
-    for (int64_t g = 0; g < Hkv; ++g) RopeHalfSplit(kv + g * Dh, Dh, s.pos[i], rope_freq_.data());
-    for (int64_t h = 0; h < H; ++h)
-      RopeHalfSplit(s.q.data() + (i * H + h) * Dh, Dh, s.pos[i], rope_freq_.data());
+    RopeAngles(Dh, s.pos[i], rope_freq_.data(), angles.data());
+    for (int64_t g = 0; g < Hkv; ++g) RopeHalfSplit(kv + g * Dh, Dh, angles.data());
+    for (int64_t h = 0; h < H; ++h) RopeHalfSplit(s.q.data() + (i * H + h) * Dh, Dh, angles.data());
     std::copy(kv, kv + 2 * kvw, cache.Row(s.slot[i], layer, s.pos[i]));
   }
   s.o.resize(n * H * Dh);
