@@ -64,7 +64,8 @@ TEST(AttendBlock, ARowsOutputDoesNotDependOnItsNeighbours) {
     for (int64_t r = 0; r < n; ++r) {
       AttendBlock(q.data() + r * dim, 1, limit.data(), cache.data(), cache.data() + dim, stride,
                   dim, dv, 0.2f, one.data());
-      for (int64_t c = 0; c < dv; ++c) ASSERT_EQ(all[r * dv + c], one[c]) << n << " rows, row " << r;
+      for (int64_t c = 0; c < dv; ++c)
+        ASSERT_EQ(all[r * dv + c], one[c]) << n << " rows, row " << r;
     }
   }
 }

@@ -68,10 +68,12 @@ TEST(MatMulShared, EqualsOneMatMulPerMatrix) {
     for (const Matrix* w : {&a, &b, &c}) {
       std::vector<float> full(w->rows);
       MatMul(*w, x.data(), xs, 1, full.data(), w->rows, nullptr, pool);
-      for (auto [r0, r1] : {std::pair<int64_t, int64_t>{0, w->rows}, {1, 4}, {w->rows - 2, w->rows}}) {
+      const std::pair<int64_t, int64_t> ranges[] = {{0, w->rows}, {1, 4}, {w->rows - 2, w->rows}};
+      for (auto [r0, r1] : ranges) {
         std::vector<float> part(r1 - r0 + 1, -7.0f);
         MatVecRowRange(*w, r0, r1, x.data(), part.data());
-        for (int64_t r = r0; r < r1; ++r) ASSERT_EQ(part[r - r0], full[r]) << w->name << " row " << r;
+        for (int64_t r = r0; r < r1; ++r)
+          ASSERT_EQ(part[r - r0], full[r]) << w->name << " row " << r;
         ASSERT_EQ(part[r1 - r0], -7.0f) << w->name << ": wrote past the range";
       }
     }

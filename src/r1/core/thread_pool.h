@@ -25,7 +25,8 @@ class ThreadPool {
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
   // Calls fn(begin, end, thread_index) over disjoint chunks covering [0, n); returns when all
-  // are done. Chunks are multiples of `grain` items (but the last), largest first. Nested calls run serially on the caller.
+  // are done. Chunks are multiples of `grain` items (but the last), largest first. Nested calls
+  // run serially on the caller.
   void ParallelFor(int64_t n, int64_t grain,
                    const std::function<void(int64_t, int64_t, int)>& fn);
 

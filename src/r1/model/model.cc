@@ -206,7 +206,8 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
     std::copy(a + dc, a + dc + dr, row + dc);
     RopeAngles(dr, s.pos[i], rope_freq_.data(), angles.data());
     RopeInterleaved(row + dc, dr, angles.data());
-    for (int64_t h = 0; h < H; ++h) RopeInterleaved(s.q.data() + i * H * qk + h * qk + dn, dr, angles.data());
+    for (int64_t h = 0; h < H; ++h)
+      RopeInterleaved(s.q.data() + i * H * qk + h * qk + dn, dr, angles.data());
   }
 
   s.o.resize(n * H * dv);
@@ -221,9 +222,10 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
     std::vector<int64_t> short_tokens;
     for (size_t c = 0; c < s.chunk_range.size(); ++c) {
       auto [begin, end] = s.chunk_range[c];
-      if (end - begin >= kAttendBlockMinTokens && MlaChunkExpands(cfg_, end - begin, s.pos[end - 1] + 1)) {
+      const bool long_chunk = end - begin >= kAttendBlockMinTokens;
+      if (long_chunk && MlaChunkExpands(cfg_, end - begin, s.pos[end - 1] + 1)) {
         MlaExpandedAttention(layer, L, cache, s, begin, end);
-      } else if (end - begin >= kAttendBlockMinTokens) {
+      } else if (long_chunk) {
         for (int64_t h = 0; h < H; ++h) long_chunks.emplace_back(static_cast<int64_t>(c), h);
       } else {
         for (int64_t i = begin; i < end; ++i) short_tokens.push_back(i);
@@ -336,11 +338,13 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
 
 bool MlaChunkExpands(const Config& cfg, int64_t n, int64_t T) {
   const double H = static_cast<double>(cfg.num_attention_heads);
-  const double dn = static_cast<double>(cfg.qk_nope_head_dim), dr = static_cast<double>(cfg.qk_rope_head_dim);
+  const double dn = static_cast<double>(cfg.qk_nope_head_dim);
+  const double dr = static_cast<double>(cfg.qk_rope_head_dim);
   const double dv = static_cast<double>(cfg.v_head_dim), dc = static_cast<double>(cfg.kv_lora_rank);
   const double tokens = static_cast<double>(n);
   const double keys = static_cast<double>(T) - tokens / 2.0;  // per query, on average (causal)
-  const double expanded = static_cast<double>(T) * dc * H * (dn + dv) + tokens * keys * H * (dn + dr + dv);
+  const double expanded =
+      static_cast<double>(T) * dc * H * (dn + dv) + tokens * keys * H * (dn + dr + dv);
   const double absorbed = tokens * H * (dn * dc + dc * dv) + tokens * keys * H * (2 * dc + dr);
   return expanded < absorbed;
 }
@@ -522,7 +526,8 @@ void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) co
   // keep every thread busy while their outputs (kept apart until the ordered sum) stay within
   // kMoeWholeExpertsMaxBytes: a V2-Lite prefill spent 9% of its time at the end of per-expert
   // products split over the threads (1408-row matrices, ~50 tokens each).
-  const bool fits = static_cast<double>((n * k + n) * d) * sizeof(float) <= kMoeWholeExpertsMaxBytes;
+  const bool fits =
+      static_cast<double>((n * k + n) * d) * sizeof(float) <= kMoeWholeExpertsMaxBytes;
   if (most_tokens < kGemmMinTokens || (active >= 4 * pool().size() && fits)) {
     MoeExpertsInParallel(L, x, n, assigned, out);
     return;
