@@ -28,6 +28,8 @@ import time
 
 import numpy as np
 
+from gguf_write import T_BF16, T_F16, T_F32, T_Q4_0, T_Q8_0, arr, kv, s
+
 if len(sys.argv) < 4 or sys.argv[3] not in ("bf16", "q8_0", "q4_0"):
     sys.exit(__doc__.split("\n\n")[1])
 tok_path, out, fmt = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -47,36 +49,7 @@ YARN_FACTOR, YARN_ORIG_CTX, MSCALE_ALL_DIM = 40.0, 4096, 0.707
 BOS, EOS = 100000, 100001
 rng = np.random.default_rng(0)
 
-T_F32, T_F16, T_Q4_0, T_Q8_0, T_BF16 = 0, 1, 2, 8, 30
 CHUNK = 1 << 22                   # values generated/encoded per step (a multiple of 32)
-
-
-def s(x):
-    b = x.encode("utf-8")
-    return struct.pack("<Q", len(b)) + b
-
-
-def kv(key, typ, val):
-    out = s(key) + struct.pack("<I", typ)
-    if typ == 4:
-        out += struct.pack("<I", val)
-    elif typ == 6:
-        out += struct.pack("<f", val)
-    elif typ == 8:
-        out += s(val)
-    elif typ == 7:
-        out += struct.pack("<?", val)
-    return out
-
-
-def arr(key, etyp, vals):
-    out = s(key) + struct.pack("<I", 9) + struct.pack("<IQ", etyp, len(vals))
-    if etyp == 8:
-        out += b"".join(s(v) for v in vals)
-    elif etyp == 5:
-        out += np.asarray(vals, dtype=np.int32).tobytes()
-    return out
-
 
 # ---- tokenizer: the Qwen BPE vocabulary cut to the first V ids ----
 tj = json.load(open(tok_path))

@@ -1,6 +1,7 @@
 """Write a random-weight GGUF with the exact shapes of DeepSeek-R1-Distill-Qwen-1.5B (Qwen2
 architecture), for timing llama.cpp (through node-llama-cpp's prebuilt binaries) on this machine.
-A copy of ../shared/perf/make_gguf_qwen2.py (the perf anchors), used by bench/vs_llamacpp.sh.
+From ../shared/perf/make_gguf_qwen2.py (the perf anchors), used by bench/vs_llamacpp.sh; the
+GGUF key/value helpers are in gguf_write.py.
 
 usage: /usr/bin/python3 bench/make_gguf_qwen2.py QWEN_TOKENIZER_JSON OUT.gguf bf16|q8_0|q4_0 [layers]
 GGUF v3 written from the public format description; weights are random (speed only).
@@ -11,41 +12,13 @@ import sys
 
 import numpy as np
 
+from gguf_write import T_BF16, T_F16, T_F32, T_Q4_0, T_Q8_0, arr, kv, s
+
 tok_path, out, fmt = sys.argv[1], sys.argv[2], sys.argv[3]
 L = int(sys.argv[4]) if len(sys.argv) > 4 else 28
 D, H, KV, FF, V = 1536, 12, 2, 8960, 151936
 HD = D // H
 rng = np.random.default_rng(0)
-
-T_F32, T_F16, T_Q4_0, T_Q8_0, T_BF16 = 0, 1, 2, 8, 30
-
-
-def s(x):
-    b = x.encode("utf-8")
-    return struct.pack("<Q", len(b)) + b
-
-
-def kv(key, typ, val):
-    out = s(key) + struct.pack("<I", typ)
-    if typ == 4:
-        out += struct.pack("<I", val)
-    elif typ == 6:
-        out += struct.pack("<f", val)
-    elif typ == 8:
-        out += s(val)
-    elif typ == 7:
-        out += struct.pack("<?", val)
-    return out
-
-
-def arr(key, etyp, vals):
-    out = s(key) + struct.pack("<I", 9) + struct.pack("<IQ", etyp, len(vals))
-    if etyp == 8:
-        out += b"".join(s(v) for v in vals)
-    elif etyp == 5:
-        out += np.asarray(vals, dtype=np.int32).tobytes()
-    return out
-
 
 tj = json.load(open(tok_path))
 vocab = tj["model"]["vocab"]

@@ -13,12 +13,7 @@
 namespace r1 {
 namespace {
 
-std::vector<int32_t> Tokens(int64_t n, int64_t vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& v : t) v = static_cast<int32_t>(rng() % vocab);
-  return t;
-}
+using testing::Tokens;
 
 float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   float m = 0;

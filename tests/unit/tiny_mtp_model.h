@@ -72,6 +72,14 @@ inline nlohmann::json TinyMtpConfig(const std::string& kind) {
   return c;
 }
 
+// n token ids below `vocab`, the same for the same seed.
+inline std::vector<int32_t> Tokens(int64_t n, int64_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& v : t) v = static_cast<int32_t>(rng() % vocab);
+  return t;
+}
+
 struct TinyMtpModel {
   Config cfg;
   ParamSet params;
