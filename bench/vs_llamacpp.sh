@@ -126,11 +126,10 @@ for f in "${RUN[@]}"; do
     extra=()
     r1dir=$WORK/models/$R1PREFIX-$f
     if [ "$f" = q4 ]; then extra=(--q4-head); r1dir=$WORK/models/$R1PREFIX-q4-q4head; fi
-    # Written again when this r1 cannot load it (a folder in an earlier Q8/Q4 layout).
-    if [ ! -f "$r1dir/config.json" ] || ! "$R1" info -m "$r1dir" >/dev/null 2>&1; then
+    if [ ! -f "$r1dir/config.json" ]; then
       ensure_bf16
       echo "writing $r1dir (r1 quantize --to $f ${extra[*]:-})" >&2
-      "$R1" quantize -m "$R1_BF16" --to "$f" "${extra[@]}" --force -o "$r1dir" >&2
+      "$R1" quantize -m "$R1_BF16" --to "$f" "${extra[@]}" -o "$r1dir" >&2
     fi
   fi
 

@@ -7,7 +7,6 @@
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <random>
 #include <unistd.h>
 
@@ -210,7 +209,7 @@ TEST_F(QuantizeModelTest, EveryTargetLoadsWithDocumentedTensors) {
         EXPECT_EQ(router.dtype, DType::kBF16);
         EXPECT_EQ(expert.dtype, to == QuantTarget::kQ8 ? DType::kI8 : DType::kU8);
         EXPECT_EQ(head.dtype, DType::kI8);  // Q4 keeps the head at Q8
-        EXPECT_EQ(q["layout"], "tiles_4x16_scales_first");
+        EXPECT_EQ(q["layout"], "tiles_4x16");
         // Codes and scales in one tensor of tile groups (matrix.h).
         EXPECT_EQ(store.Find("model.layers.1.mlp.experts.0.up_proj.weight_scale"), nullptr);
         EXPECT_EQ(expert.shape, (std::vector<int64_t>{
@@ -256,32 +255,6 @@ TEST_F(QuantizeModelTest, RequantizingAQuantizedFolderWorks) {
                 .Get("model.layers.1.mlp.experts.0.up_proj.weight")
                 .dtype,
             DType::kU8);
-}
-
-// Folders in an earlier tile layout hold the same weights in another order: they must be
-// refused with the fix (quantize again), never read with scales taken for codes.
-TEST_F(QuantizeModelTest, RefusesEarlierQ8Layouts) {
-  const std::string dst = (root_ / "q8_old_layout").string();
-  QuantizeModel(src_, dst, QuantizeOptions{}, nullptr);
-  const fs::path config = fs::path(dst) / "config.json";
-  nlohmann::json j;
-  std::ifstream(config) >> j;
-  for (const char* layout : {"tiles_4x16", ""}) {
-    nlohmann::json old = j;
-    if (*layout)
-      old["quantization_config"]["layout"] = layout;
-    else
-      old["quantization_config"].erase("layout");
-    std::ofstream(config) << old.dump(2);
-    try {
-      Model::Load(dst);
-      FAIL() << "expected an error for layout '" << layout << "'";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("r1 quantize"), std::string::npos) << e.what();
-    }
-  }
-  std::ofstream(config) << j.dump(2);
-  EXPECT_NO_THROW(Model::Load(dst));
 }
 
 TEST_F(QuantizeModelTest, RefusesToOverwriteOrWriteIntoItsInput) {

@@ -21,17 +21,13 @@ inline constexpr int kQuantBlock = 32;
 // 0.70-0.78 to 0.90-0.93 of a plain read loop, in whole-model decode Q4 by a median 10% and Q8
 // within the noise (docs/performance.md).
 // Rows come in groups of kTileRows (the last padded with zero rows); each group is a sequence of
-// tiles, one per run of kTileBlocks blocks (the last run may be shorter, nb blocks):
-// kTileRows x kTileBlocks F16 scales (row i's at slot i * kTileBlocks; unused slots zero), then
-// the nb blocks of codes of the group's row 0, then of row 1, 2, 3. Every tile is a whole number
-// of 64-byte lines when the row length is a multiple of 64. Scales first: the decode kernel needs
-// a row's scales before its codes, so it reads each tile front to back, a stream the hardware
-// prefetchers follow (with the scales last, Q8 decode read 15-20% slower).
+// tiles, one per run of kTileBlocks blocks (the last run may be shorter, nb blocks): the nb
+// blocks of codes of the group's row 0, then of row 1, 2, 3, then kTileRows x kTileBlocks F16
+// scales (row i's at slot i * kTileBlocks; unused slots zero). Every tile is a whole number of
+// 64-byte lines when the row length is a multiple of 64.
 inline constexpr int kTileRows = 4;
 inline constexpr int kTileBlocks = 16;
 inline constexpr int64_t kTileScaleBytes = kTileRows * kTileBlocks * 2;
-// The "layout" of this format in a folder's quantization_config (earlier layouts are refused).
-inline constexpr const char* kQuantLayout = "tiles_4x16_scales_first";
 
 // Bytes of one block of codes: 32 (Q8, one int8 per element) or 16 (Q4, two per byte).
 inline int64_t QuantBlockBytes(DType dtype) { return dtype == DType::kU8 ? 16 : 32; }
@@ -98,8 +94,9 @@ inline QuantRun Matrix::Run(int64_t r, int64_t k) const {
   const uint8_t* tile = data + (r / kTileRows) * QuantGroupBytes(dtype, cols) +
                         k * (kTileRows * kTileBlocks * bb + kTileScaleBytes);
   const int64_t i = r % kTileRows;
-  run.codes = tile + kTileScaleBytes + i * run.code_stride;
-  run.scales = reinterpret_cast<const uint16_t*>(tile) + i * kTileBlocks;
+  run.codes = tile + i * run.code_stride;
+  run.scales = reinterpret_cast<const uint16_t*>(tile + kTileRows * run.code_stride) +
+               i * kTileBlocks;
   run.c0 = b0 * kQuantBlock;
   run.c1 = std::min<int64_t>(cols, (b0 + run.nb) * kQuantBlock);
   return run;

@@ -26,7 +26,7 @@ constexpr int64_t kGroup = 2 * kQuantBlock;   // 64 elements: one zmm of Q8 code
 constexpr int64_t kChunk4 = 4 * kQuantBlock;  // 128 elements: one zmm of Q4 nibbles
 // Software prefetch distance along the weights. A group's tiles are contiguous, so this runs
 // ahead of the hardware prefetchers, which stop at 4 KiB pages: without it two threads read
-// DRAM at 24-39 GB/s, with it 55-60 (8 KiB: 50-51, 32 KiB: 54-56; docs/performance.md).
+// DRAM at 27-29 GB/s, with it 48-53 (8 KiB: 39-45; 4-32 KiB measured, docs/performance.md).
 constexpr int64_t kPrefetchBytes = 16384;
 
 std::atomic<bool>& Enabled() {
@@ -276,22 +276,18 @@ R1_TARGET_VNNI __m128 DotsQ4(const Matrix& w, int64_t r, const Int8Activations& 
     const QuantRun run = w.Run(r, k);
     const int64_t chunk0 = k * kTileBlocks / 4;  // the run's first 128-element chunk
     RowScales<R>(xd + k * kTileBlocks, run.scales, run.nb, s);
-    // Row after row, so the tile is read front to back (see DotsQ8).
-    for (int i = 0; i < R; ++i) {
-      auto chunk = [&](int c, auto half) R1_TARGET_VNNI {
-        ChunkQ4<1, kGfni, decltype(half)::value>(run.codes + i * run.code_stride + c * 64, 0,
-                                                 xc + (chunk0 + c) * kChunk4,
-                                                 xb + (chunk0 + c) * 16, idx.q4[c], s + i,
-                                                 acc + i);
-      };
-      if (run.nb == kTileBlocks) {
+    auto chunk = [&](int c, auto half) R1_TARGET_VNNI {
+      ChunkQ4<R, kGfni, decltype(half)::value>(run.codes + c * 64, run.code_stride,
+                                               xc + (chunk0 + c) * kChunk4,
+                                               xb + (chunk0 + c) * 16, idx.q4[c], s, acc);
+    };
+    if (run.nb == kTileBlocks) {
 #pragma GCC unroll 4
-        for (int c = 0; c < 4; ++c) chunk(c, std::false_type{});
-      } else {  // 2 to 14 blocks: whole chunks, then maybe one of 64 elements
-        int c = 0;
-        for (; 4 * (c + 1) <= run.nb; ++c) chunk(c, std::false_type{});
-        if (4 * c < run.nb) chunk(c, std::true_type{});
-      }
+      for (int c = 0; c < 4; ++c) chunk(c, std::false_type{});
+    } else {  // 2 to 14 blocks: whole chunks, then maybe one of 64 elements
+      int c = 0;
+      for (; 4 * (c + 1) <= run.nb; ++c) chunk(c, std::false_type{});
+      if (4 * c < run.nb) chunk(c, std::true_type{});
     }
   }
   return SumLanes<R>(acc);
@@ -309,21 +305,15 @@ R1_TARGET_VNNI __m128 DotsQ8(const Matrix& w, int64_t r, const Int8Activations& 
     const QuantRun run = w.Run(r, k);
     const int64_t chunk0 = k * kTileBlocks / 2;  // the run's first 64-element chunk
     RowScales<R>(xd + k * kTileBlocks, run.scales, run.nb, s);
-    // Row after row: the tile (scales, then row 0's codes, row 1's, ...) is read front to back,
-    // a stream the hardware prefetchers follow; visiting the rows chunk by chunk instead read
-    // 46-48 GB/s where this reads 55-60 (docs/performance.md).
-    for (int i = 0; i < R; ++i) {
-      const uint8_t* codes = run.codes + i * run.code_stride;
-      auto chunk = [&](int c) R1_TARGET_VNNI {
-        ChunkQ8<1>(codes + c * kGroup, 0, xc + (chunk0 + c) * kGroup, xb + (chunk0 + c) * 16,
-                   idx.q8[c], s + i, acc + i);
-      };
-      if (run.nb == kTileBlocks) {
+    auto chunk = [&](int c) R1_TARGET_VNNI {
+      ChunkQ8<R>(run.codes + c * kGroup, run.code_stride, xc + (chunk0 + c) * kGroup,
+                 xb + (chunk0 + c) * 16, idx.q8[c], s, acc);
+    };
+    if (run.nb == kTileBlocks) {
 #pragma GCC unroll 8
-        for (int c = 0; c < 8; ++c) chunk(c);
-      } else {  // 2 to 14 blocks: whole chunks of 64 elements
-        for (int c = 0; 2 * c < run.nb; ++c) chunk(c);
-      }
+      for (int c = 0; c < 8; ++c) chunk(c);
+    } else {  // 2 to 14 blocks: whole chunks of 64 elements
+      for (int c = 0; 2 * c < run.nb; ++c) chunk(c);
     }
   }
   return SumLanes<R>(acc);

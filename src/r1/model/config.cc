@@ -261,14 +261,10 @@ Config ParseConfig(const nlohmann::json& j, const std::string& source) {
         q.Fail("format must be \"q8_0\" or \"q4_0\", got \"" + c.quant_format + "\"");
       if (q.Int("block_size", kQuantBlock) != kQuantBlock)
         q.Fail("block_size must be " + std::to_string(kQuantBlock));
-      // Earlier layouts ("tiles_4x16": scales after the codes; none: separate scale tensors)
-      // cannot be read by today's kernels; the weights are the same, so quantizing again fixes it.
-      const std::string layout = q.Str("layout", "");
-      if (layout != kQuantLayout) {
-        q.Fail("layout is \"" + (layout.empty() ? std::string("(none)") : layout) +
-               "\", an earlier r1cpp Q8/Q4 layout; this version reads \"" + kQuantLayout +
-               "\": quantize the original checkpoint again with `r1 quantize`");
-      }
+      // Folders from before the tiles have no "layout"; their tensors are refused on loading
+      // with a hint to quantize again.
+      const std::string layout = q.Str("layout", "tiles_4x16");
+      if (layout != "tiles_4x16") q.Fail("layout must be \"tiles_4x16\", got \"" + layout + "\"");
     }
   }
   return c;
