@@ -1,8 +1,13 @@
 #include "r1/core/process_memory.h"
 
 #include <fstream>
+#include <mutex>
 #include <sstream>
 #include <string>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 namespace r1 {
 
@@ -28,6 +33,16 @@ ProcessMemory ReadProcessMemory() {
     if (value >> kb >> unit && unit == "kB") *field = kb * 1024;
   }
   return m;
+}
+
+void KeepFreedBlocksInHeap() {
+#if defined(__GLIBC__)
+  static std::once_flag once;
+  std::call_once(once, [] {
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's largest allowed value on 64-bit
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  });
+#endif
 }
 
 }  // namespace r1

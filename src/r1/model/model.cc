@@ -8,6 +8,7 @@
 #include <set>
 
 #include "r1/core/error.h"
+#include "r1/core/process_memory.h"
 #include "r1/kernels/attention.h"
 #include "r1/kernels/gemm.h"
 #include "r1/kernels/matmul.h"
@@ -51,6 +52,7 @@ Model::Model(Config cfg, TensorStore store) : cfg_(std::move(cfg)), store_(std::
   const int rot = cfg_.is_deepseek() ? cfg_.qk_rope_head_dim : cfg_.head_dim;
   rope_freq_ = RopeInvFreq(cfg_, rot);
   attn_scale_ = static_cast<float>(cfg_.AttentionScale());
+  KeepFreedBlocksInHeap();  // steps allocate and free megabytes of activations and KV rows
 }
 
 void Model::Prefault(const std::function<void(double)>& progress) const {

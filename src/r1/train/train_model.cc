@@ -1,11 +1,10 @@
 #include "r1/train/train_model.h"
 
-#include <malloc.h>
-
 #include <algorithm>
 #include <cmath>
 
 #include "r1/core/error.h"
+#include "r1/core/process_memory.h"
 #include "r1/kernels/gemm.h"
 #include "r1/model/rope.h"
 #include "r1/train/grad_ops.h"
@@ -34,11 +33,7 @@ struct TrainModel::Acts {
 
 TrainModel::TrainModel(const Config& cfg, ParamSet& params, ThreadPool* pool)
     : cfg_(cfg), params_(params), pool_(pool), acts_(std::make_unique<Acts>()) {
-  // Each step allocates and frees the same large gradient buffers. glibc serves big blocks
-  // with fresh mmaps and returns them on free, so every step paid for zeroed pages again
-  // (measured: half of a v3-nano step in page faults). Keep freed memory in the heap instead.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+  KeepFreedBlocksInHeap();  // each step allocates and frees the same large gradient buffers
   embed_ = &params_.Get("model.embed_tokens.weight");
   head_ = cfg_.tie_word_embeddings ? embed_ : &params_.Get("lm_head.weight");
   final_norm_ = &params_.Get("model.norm.weight");
