@@ -1,6 +1,7 @@
-// AttendBlock (two GEMMs with a causal mask) against per-query dot products, softmax and a
-// weighted sum in double, with strided key/value rows, keys wider than values (as MLA's latent
-// rows are) and per-row limits that differ inside a block.
+// AttendBlock (two GEMMs with a causal mask), and attention split by keys (AttendPart +
+// MergeAttendParts), against per-query dot products, softmax and a weighted sum in double, with
+// strided key/value rows, keys wider than values (as MLA's latent rows are) and per-row limits
+// that differ inside a block.
 #include "r1/kernels/attention.h"
 
 #include <gtest/gtest.h>
@@ -66,6 +67,51 @@ TEST(AttendBlock, ARowsOutputDoesNotDependOnItsNeighbours) {
                   dim, dv, 0.2f, one.data());
       for (int64_t c = 0; c < dv; ++c)
         ASSERT_EQ(all[r * dv + c], one[c]) << n << " rows, row " << r;
+    }
+  }
+}
+
+// Attention split by keys (MLA decode over a long cache): parts over disjoint key ranges,
+// merged, equal the softmax over all keys, for the few-row kernels and the GEMM path, uneven
+// part sizes and a part of a single key.
+TEST(AttendPart, PartsMergeToTheWholeSoftmax) {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  const int64_t dim = 67, dv = 35, stride = dim + 4, keys = 37;
+  std::vector<float> cache(keys * stride);
+  for (float& x : cache) x = nd(rng);
+  const float* k = cache.data();
+  const float* v = cache.data() + 4;  // values overlap the keys, as MLA's latent rows do
+  for (int64_t rows : {1, 16, 17, 40}) {
+    std::vector<float> q(rows * dim);
+    for (float& x : q) x = nd(rng);
+    for (const std::vector<int64_t>& bounds :
+         {std::vector<int64_t>{0, 37}, {0, 18, 37}, {0, 7, 14, 21, 29, 37}, {0, 1, 36, 37}}) {
+      const int64_t parts = static_cast<int64_t>(bounds.size()) - 1;
+      std::vector<float> outs(parts * rows * dv), maxes(parts * rows), sums(parts * rows);
+      for (int64_t p = 0; p < parts; ++p)
+        AttendPart(q.data(), rows, bounds[p + 1] - bounds[p], k + bounds[p] * stride,
+                   v + bounds[p] * stride, stride, dim, dv, 0.25f, outs.data() + p * rows * dv,
+                   maxes.data() + p * rows, sums.data() + p * rows);
+      std::vector<float> out(rows * dv, -1.0f);
+      MergeAttendParts(parts, rows, dv, outs.data(), maxes.data(), sums.data(), 0, rows,
+                       out.data());
+      for (int64_t r = 0; r < rows; ++r) {
+        std::vector<double> w(keys);
+        double mx = -1e300, sum = 0;
+        for (int64_t t = 0; t < keys; ++t) {
+          double sc = 0;
+          for (int64_t c = 0; c < dim; ++c) sc += static_cast<double>(q[r * dim + c]) * k[t * stride + c];
+          mx = std::max(mx, w[t] = sc * 0.25);
+        }
+        for (double& x : w) sum += (x = std::exp(x - mx));
+        for (int64_t c = 0; c < dv; ++c) {
+          double o = 0;
+          for (int64_t t = 0; t < keys; ++t) o += w[t] / sum * v[t * stride + c];
+          ASSERT_NEAR(out[r * dv + c], o, 2e-5) << rows << " rows, " << parts << " parts, row "
+                                                << r << " col " << c;
+        }
+      }
     }
   }
 }

@@ -21,7 +21,7 @@ ProcessMemory ReadProcessMemory();
 // Model steps and training steps allocate and free the same multi-megabyte buffers (activations,
 // a new sequence's KV cache, gradients) again and again. glibc serves blocks above its mmap
 // threshold with fresh mappings and unmaps them on free, so every step paid for page faults and
-// zeroed pages again: half of a v3-nano training step, 6-8% of a Qwen-1.5B q8 512-token prefill.
+// zeroed pages again: half of a v3-nano training step, about 8% of a Qwen-1.5B q8 prefill.
 // This keeps freed blocks up to 32 MiB in the heap for reuse (and up to 1 GiB of free heap
 // before it is trimmed). Process-wide; called by Model and TrainModel, idempotent.
 void KeepFreedBlocksInHeap();

@@ -1,6 +1,8 @@
 #include "r1/kernels/attention.h"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "r1/kernels/gemm.h"
@@ -112,11 +114,14 @@ R1_TARGET_AVX512 void ValuesFewRows(const float* w, int64_t rows, const float* v
 
 }  // namespace
 
-void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float* k,
-                 const float* v, int64_t kv_stride, int64_t dim, int64_t dv, float scale,
-                 float* out) {
-  if (rows <= 0) return;
-  const int64_t keys = *std::max_element(limit, limit + rows);
+namespace {
+
+// Scores of `rows` query rows against `keys` keys, `weigh(r, scores_row)` turning row r's scores
+// into the weights of its values, then out = weights V: the few-row kernels straight from the
+// cache for up to kFewRows rows with AVX-512, else two sgemm calls.
+template <class Weigh>
+void Attend(const float* q, int64_t rows, int64_t keys, const float* k, const float* v,
+            int64_t kv_stride, int64_t dim, int64_t dv, float* out, const Weigh& weigh) {
   thread_local std::vector<float> scores;
   if (scores.size() < static_cast<size_t>(rows * keys)) scores.resize(rows * keys);
 #if defined(__x86_64__)
@@ -132,19 +137,57 @@ void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float
   } else {
     GemmNTSerial(rows, keys, dim, q, dim, k, kv_stride, scores.data(), keys, 0.0f);
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    float* s = scores.data() + r * keys;
-    for (int64_t t = 0; t < limit[r]; ++t) s[t] *= scale;
-    Softmax(s, limit[r]);
-    // Masked positions weigh nothing in the product with V.
-    std::fill(s + limit[r], s + keys, 0.0f);
-  }
+  for (int64_t r = 0; r < rows; ++r) weigh(r, scores.data() + r * keys);
   if (few) {
 #if defined(__x86_64__)
     ValuesFewRows(scores.data(), rows, v, kv_stride, keys, dv, out);
 #endif
   } else {
     GemmNNSerial(rows, dv, keys, scores.data(), keys, v, kv_stride, out, dv, 0.0f);
+  }
+}
+
+}  // namespace
+
+void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float* k,
+                 const float* v, int64_t kv_stride, int64_t dim, int64_t dv, float scale,
+                 float* out) {
+  if (rows <= 0) return;
+  const int64_t keys = *std::max_element(limit, limit + rows);
+  Attend(q, rows, keys, k, v, kv_stride, dim, dv, out, [&](int64_t r, float* s) {
+    for (int64_t t = 0; t < limit[r]; ++t) s[t] *= scale;
+    Softmax(s, limit[r]);
+    // Masked positions weigh nothing in the product with V.
+    std::fill(s + limit[r], s + keys, 0.0f);
+  });
+}
+
+void AttendPart(const float* q, int64_t rows, int64_t keys, const float* k, const float* v,
+                int64_t kv_stride, int64_t dim, int64_t dv, float scale, float* out,
+                float* row_max, float* row_sum) {
+  if (rows <= 0 || keys <= 0) return;
+  Attend(q, rows, keys, k, v, kv_stride, dim, dv, out, [&](int64_t r, float* s) {
+    for (int64_t t = 0; t < keys; ++t) s[t] *= scale;
+    row_sum[r] = SoftmaxUnnormalized(s, keys, &row_max[r]);
+  });
+}
+
+void MergeAttendParts(int64_t parts, int64_t rows, int64_t dv, const float* outs,
+                      const float* maxes, const float* sums, int64_t r0, int64_t r1, float* out) {
+  thread_local std::vector<float> weight;
+  weight.resize(parts);
+  for (int64_t r = r0; r < r1; ++r) {
+    float m = -std::numeric_limits<float>::infinity();
+    for (int64_t p = 0; p < parts; ++p) m = std::max(m, maxes[p * rows + r]);
+    float total = 0;
+    for (int64_t p = 0; p < parts; ++p) {
+      weight[p] = std::exp(maxes[p * rows + r] - m);
+      total += weight[p] * sums[p * rows + r];
+    }
+    for (int64_t p = 0; p < parts; ++p) weight[p] /= total;
+    float* o = out + r * dv;
+    std::fill(o, o + dv, 0.0f);
+    for (int64_t p = 0; p < parts; ++p) Axpy(weight[p], outs + (p * rows + r) * dv, o, dv);
   }
 }
 

@@ -79,7 +79,7 @@ R1_INLINE float ExpVec(float x) {
 }
 }  // namespace
 
-R1_ATTENTION_LOOP void Softmax(float* x, int64_t n) {
+R1_ATTENTION_LOOP float SoftmaxUnnormalized(float* x, int64_t n, float* max_out) {
   float m = -std::numeric_limits<float>::infinity();
   for (int64_t i = 0; i < n; ++i) m = std::max(m, x[i]);
   float acc[16] = {};
@@ -96,7 +96,13 @@ R1_ATTENTION_LOOP void Softmax(float* x, int64_t n) {
     s += x[i];
   }
   for (int j = 0; j < 16; ++j) s += acc[j];
-  const float inv = 1.0f / s;
+  *max_out = m;
+  return s;
+}
+
+R1_ATTENTION_LOOP void Softmax(float* x, int64_t n) {
+  float m;
+  const float inv = 1.0f / SoftmaxUnnormalized(x, n, &m);
   for (int64_t k = 0; k < n; ++k) x[k] *= inv;
 }
 

@@ -13,6 +13,9 @@ void RmsNormRows(float* x, int64_t rows, int64_t stride, const float* w, int64_t
 
 // In-place softmax over n values (max-subtracted, float32).
 void Softmax(float* x, int64_t n);
+// x[i] = exp(x[i] - max) without the division: returns the sum, stores the max in *max_out.
+// Softmax is this followed by x[i] *= 1 / sum.
+float SoftmaxUnnormalized(float* x, int64_t n, float* max_out);
 
 // a[i] = silu(a[i]) * b[i]
 void SiluMul(float* a, const float* b, int64_t n);

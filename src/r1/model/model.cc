@@ -283,16 +283,43 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
           std::copy_n(qn + dn, dr, qt + dc);
         }
       });
-      // Items: (token, half of the heads), so one decoded token still keeps two threads busy.
-      const int64_t parts = std::min<int64_t>(H, pool.size());
-      pool.ParallelFor(n_short * parts, 1, [&](int64_t b, int64_t e, int) {
+      // Items: (token, part of the heads), so one decoded token still keeps two threads busy;
+      // over a long context (token, part of the keys) instead: with heads split, every thread
+      // read the layer's whole latent cache (2.3 MB per layer for V2-Lite at context 1000).
+      const int64_t head_parts = std::min<int64_t>(H, pool.size());
+      std::vector<std::pair<int64_t, int64_t>> items;  // (short token, part)
+      std::vector<int64_t> split_of(n_short, -1), split_tokens;
+      for (int64_t k = 0; k < n_short; ++k) {
+        const bool split = s.pos[short_tokens[k]] + 1 >= kMlaSplitKeysMin;
+        if (split) {
+          split_of[k] = static_cast<int64_t>(split_tokens.size());
+          split_tokens.push_back(k);
+        }
+        for (int64_t part = 0; part < (split ? kMlaKeyParts : head_parts); ++part)
+          items.emplace_back(k, part);
+      }
+      const int64_t part_rows = static_cast<int64_t>(split_tokens.size()) * kMlaKeyParts * H;
+      s.part_out.resize(part_rows * dc);
+      s.part_max.resize(part_rows);
+      s.part_sum.resize(part_rows);
+      pool.ParallelFor(static_cast<int64_t>(items.size()), 1, [&](int64_t b, int64_t e, int) {
         thread_local std::vector<int64_t> limit;
         for (int64_t item = b; item < e; ++item) {
-          const int64_t k = item / parts, part = item % parts;
+          const auto [k, part] = items[item];
           const int64_t i = short_tokens[k];
-          const int64_t h0 = H * part / parts, h1 = H * (part + 1) / parts;
-          limit.assign(h1 - h0, s.pos[i] + 1);
           const float* rows0 = cache.Row(s.slot[i], layer, 0);
+          if (split_of[k] >= 0) {
+            const int64_t T = s.pos[i] + 1;
+            const int64_t t0 = T * part / kMlaKeyParts, t1 = T * (part + 1) / kMlaKeyParts;
+            const int64_t row = (split_of[k] * kMlaKeyParts + part) * H;
+            AttendPart(s.qcat.data() + k * H * (dc + dr), H, t1 - t0, rows0 + t0 * width,
+                       rows0 + t0 * width, width, dc + dr, dc, attn_scale_,
+                       s.part_out.data() + row * dc, s.part_max.data() + row,
+                       s.part_sum.data() + row);
+            continue;
+          }
+          const int64_t h0 = H * part / head_parts, h1 = H * (part + 1) / head_parts;
+          limit.assign(h1 - h0, s.pos[i] + 1);
           AttendBlock(s.qcat.data() + (k * H + h0) * (dc + dr), h1 - h0, limit.data(), rows0,
                       rows0, width, dc + dr, dc, attn_scale_,
                       s.ocat.data() + (k * H + h0) * dc);
@@ -300,7 +327,13 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
       });
       pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
         for (int64_t item = b; item < e; ++item) {
-          const int64_t i = short_tokens[item / H], h = item % H;
+          const int64_t k = item / H, i = short_tokens[k], h = item % H;
+          if (split_of[k] >= 0) {  // the head's key parts into its attended latent first
+            const int64_t row = split_of[k] * kMlaKeyParts * H;
+            MergeAttendParts(kMlaKeyParts, H, dc, s.part_out.data() + row * dc,
+                             s.part_max.data() + row, s.part_sum.data() + row, h, h + 1,
+                             s.ocat.data() + k * H * dc);
+          }
           // o_h = W_UV_h . o~_h
           MatVecRowRange(kv_b, h * (dn + dv) + dn, (h + 1) * (dn + dv), s.ocat.data() + item * dc,
                          s.o.data() + i * H * dv + h * dv);
