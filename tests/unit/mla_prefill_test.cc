@@ -5,7 +5,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <random>
+#include <string>
+#include <vector>
 
 #include "r1/infer/kv_cache.h"
 #include "r1/model/model_internal.h"
@@ -22,6 +25,37 @@ float MaxAbsDiff(const std::vector<float>& a, const std::vector<float>& b) {
   return m;
 }
 
+// The absorbed and the naive form of one tiny model (which must outlive this), each with two
+// sequences in its cache; Step runs the same chunks, (sequence 0 or 1, new tokens) with random
+// ids, on both and compares the logits.
+struct BothForms {
+  explicit BothForms(const testing::TinyMtpModel& m) : absorbed(m.Bind()), naive(m.Bind()) {
+    absorbed->set_mla_mode(MlaMode::kAbsorbed);
+    naive->set_mla_mode(MlaMode::kNaive);
+    for (int i = 0; i < 2; ++i) {
+      seq[i] = ca.AddSequence();
+      EXPECT_EQ(seq[i], cn.AddSequence());
+    }
+  }
+  void Step(const std::vector<std::pair<int, int64_t>>& spec, const std::string& what) {
+    SCOPED_TRACE(what);
+    const int64_t V = absorbed->config().vocab_size;
+    std::vector<std::vector<int32_t>> ids;
+    for (const auto& chunk : spec) ids.push_back(Tokens(chunk.second, V, seed++));
+    std::vector<SeqChunk> chunks;
+    for (size_t i = 0; i < spec.size(); ++i) chunks.push_back({seq[spec[i].first], ids[i]});
+    StepOutput oa, on;
+    absorbed->Step(ca, chunks, {.all_logits = true}, oa);
+    naive->Step(cn, chunks, {.all_logits = true}, on);
+    ASSERT_EQ(oa.logits.size(), on.logits.size());
+    EXPECT_LE(MaxAbsDiff(oa.logits, on.logits), 1e-4f);
+  }
+  std::unique_ptr<Model> absorbed, naive;
+  KVCache ca = absorbed->NewCache(), cn = naive->NewCache();
+  int seq[2] = {};
+  uint32_t seed = 1;
+};
+
 class MlaPrefillTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(MlaPrefillTest, BothLongChunkFormsGiveTheNaiveLogits) {
@@ -30,31 +64,12 @@ TEST_P(MlaPrefillTest, BothLongChunkFormsGiveTheNaiveLogits) {
   EXPECT_TRUE(MlaChunkExpands(m.cfg, 40, 40));   // a prefill from an empty cache
   EXPECT_FALSE(MlaChunkExpands(m.cfg, 9, 49));   // a few tokens after a longer context
   EXPECT_TRUE(MlaChunkExpands(m.cfg, 30, 80));
-  auto absorbed = m.Bind(), naive = m.Bind();
-  absorbed->set_mla_mode(MlaMode::kAbsorbed);
-  naive->set_mla_mode(MlaMode::kNaive);
-  KVCache ca = absorbed->NewCache(), cn = naive->NewCache();
-  const int a0 = ca.AddSequence(), a1 = ca.AddSequence();
-  const int n0 = cn.AddSequence(), n1 = cn.AddSequence();
-  ASSERT_EQ(a0, n0);
-  ASSERT_EQ(a1, n1);
-  const int64_t V = m.cfg.vocab_size;
+  BothForms f(m);
   // Sequence 0: 40, 9, 1, 30 tokens; sequence 1 joins the third step with 40 of its own.
-  const std::vector<std::vector<std::pair<int, int64_t>>> steps = {
-      {{a0, 40}}, {{a0, 9}}, {{a0, 1}, {a1, 40}}, {{a0, 30}, {a1, 9}}};
-  uint32_t seed = 1;
-  for (const auto& step : steps) {
-    std::vector<std::vector<int32_t>> ids;
-    for (const auto& chunk : step) ids.push_back(Tokens(chunk.second, V, seed++));
-    std::vector<SeqChunk> chunks;
-    for (size_t i = 0; i < step.size(); ++i) chunks.push_back({step[i].first, ids[i]});
-    StepOutput oa, on;
-    absorbed->Step(ca, chunks, {.all_logits = true}, oa);
-    naive->Step(cn, chunks, {.all_logits = true}, on);
-    ASSERT_EQ(oa.logits.size(), on.logits.size());
-    EXPECT_LE(MaxAbsDiff(oa.logits, on.logits), 1e-4f)
-        << "step " << seed << " (" << step.size() << " chunks)";
-  }
+  f.Step({{0, 40}}, "prefill");
+  f.Step({{0, 9}}, "9 tokens");
+  f.Step({{0, 1}, {1, 40}}, "1 token beside a prefill");
+  f.Step({{0, 30}, {1, 9}}, "30 and 9 tokens");
 }
 
 // Decode over a context of kMlaSplitKeysMin positions or more attends in parts of the keys
@@ -64,33 +79,13 @@ TEST_P(MlaPrefillTest, DecodeOverALongContextSplitsTheKeys) {
   nlohmann::json c = testing::TinyMtpConfig(GetParam());
   c["max_position_embeddings"] = 2 * kMlaSplitKeysMin;
   const testing::TinyMtpModel m = testing::MakeTinyMtp(c, 6);
-  auto absorbed = m.Bind(), naive = m.Bind();
-  absorbed->set_mla_mode(MlaMode::kAbsorbed);
-  naive->set_mla_mode(MlaMode::kNaive);
-  KVCache ca = absorbed->NewCache(), cn = naive->NewCache();
-  const int64_t V = m.cfg.vocab_size;
-  const int a0 = ca.AddSequence(), a1 = ca.AddSequence();
-  ASSERT_EQ(a0, cn.AddSequence());
-  ASSERT_EQ(a1, cn.AddSequence());
-  uint32_t seed = 100;
-  auto step = [&](const std::vector<std::pair<int, int64_t>>& spec, const char* what) {
-    SCOPED_TRACE(what);
-    std::vector<std::vector<int32_t>> ids;
-    for (const auto& chunk : spec) ids.push_back(Tokens(chunk.second, V, seed++));
-    std::vector<SeqChunk> chunks;
-    for (size_t i = 0; i < spec.size(); ++i) chunks.push_back({spec[i].first, ids[i]});
-    StepOutput oa, on;
-    absorbed->Step(ca, chunks, {.all_logits = true}, oa);
-    naive->Step(cn, chunks, {.all_logits = true}, on);
-    ASSERT_EQ(oa.logits.size(), on.logits.size());
-    EXPECT_LE(MaxAbsDiff(oa.logits, on.logits), 1e-4f);
-  };
-  step({{a0, kMlaSplitKeysMin - 2}}, "prefill");
-  step({{a0, 1}}, "decode below the split");
-  step({{a0, 1}}, "decode at the split");  // context kMlaSplitKeysMin
-  step({{a1, 20}}, "second sequence's prefill");
-  step({{a0, 1}, {a1, 1}}, "split by keys and by heads in one step");
-  step({{a0, 3}, {a1, 2}}, "a few tokens each");
+  BothForms f(m);
+  f.Step({{0, kMlaSplitKeysMin - 2}}, "prefill");
+  f.Step({{0, 1}}, "decode below the split");
+  f.Step({{0, 1}}, "decode at the split");  // context kMlaSplitKeysMin
+  f.Step({{1, 20}}, "second sequence's prefill");
+  f.Step({{0, 1}, {1, 1}}, "split by keys and by heads in one step");
+  f.Step({{0, 3}, {1, 2}}, "a few tokens each");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MlaPrefillTest, ::testing::Values("v3", "v2"));
