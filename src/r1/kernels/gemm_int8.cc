@@ -19,7 +19,14 @@ namespace r1 {
 namespace {
 
 constexpr int kQuads = kQuantBlock / 4;              // 4-code groups per block
-constexpr int kPanelBlockBytes = kQuads * kPanelRows * 4;  // one block of a repacked panel
+// One block of a repacked panel: Q8 one byte per code; Q4 keeps two codes per byte (quad q in the
+// low nibbles, quad q + 4 in the high ones), unpacked by the tile. Unpacked, a Q4 panel of a
+// 2048-column expert (64 KiB) spilled from L1 and its repack stored twice the bytes.
+constexpr int kPanelBlockBytesQ8 = kQuads * kPanelRows * 4;
+constexpr int kPanelBlockBytesQ4 = kPanelBlockBytesQ8 / 2;
+inline int64_t PanelBlockBytes(DType dtype) {
+  return dtype == DType::kU8 ? kPanelBlockBytesQ4 : kPanelBlockBytesQ8;
+}
 
 // Activations of n tokens quantized per block of 32 exactly as QuantizeActivations does, with the
 // correction for the weights' unsigned offset folded into one int32 per token and block.
@@ -67,8 +74,10 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
 }
 
 // Rows [r0, r0 + valid) of W as unsigned codes (Q8: code + 128, Q4: the stored nibble, i.e.
-// value + 8) in `vpdpbusd` order: block b, quad q, row i at byte b*1024 + q*128 + i*4 holds codes
-// 4q..4q+3 of row i's block b; dw[b*32 + i] is row i's scale of block b. Rows past `valid` get
+// value + 8) in `vpdpbusd` order: Q8 block b, quad q, row i at byte b*1024 + q*128 + i*4 holds
+// codes 4q..4q+3 of row i's block b; Q4 the same at b*512 + q*128 + i*4 for quads 0-3, each
+// byte's high nibble the code of quad q + 4 (the stored bytes as they are); dw[b*32 + i] is row
+// i's scale of block b. Rows past `valid` get
 // zero codes and zero scales. Each group of 16 rows is read 64 bytes per row at a time and
 // transposed in registers (16-row gathers took 20-40% of a prefill's product time; experts with
 // few tokens each spent most of theirs there).
@@ -79,7 +88,7 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
   // Blocks per 64-byte read of a row: 2 of Q8 (32 bytes each), 4 of Q4 (16 bytes each).
   const int64_t per_read = q8 ? 2 : 4, block_dwords = 16 / per_read;
   const __m512i flip = _mm512_set1_epi32(static_cast<int>(0x80808080u));
-  const __m512i nibble = _mm512_set1_epi32(0x0f0f0f0f);
+  const int64_t panel_block = PanelBlockBytes(w.dtype);
   for (int half = 0; half < 2; ++half) {
     const int first = 16 * half;
     const int rows_here = std::clamp(valid - first, 0, 16);
@@ -102,16 +111,11 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
                    static_cast<int>(nb * block_dwords), v);
         Transpose16x16(v);
         for (int64_t j = 0; j < nb * block_dwords; ++j) {
-          uint8_t* dst = panel + (b_run + b + j / block_dwords) * kPanelBlockBytes + first * 4;
+          uint8_t* dst = panel + (b_run + b + j / block_dwords) * panel_block + first * 4;
           const int q = static_cast<int>(j % block_dwords);
-          if (q8) {
-            // Padding rows stay zero: their scale is zero and their outputs are never stored.
-            _mm512_storeu_si512(dst + q * 128, _mm512_maskz_xor_epi32(live, v[j], flip));
-          } else {
-            _mm512_storeu_si512(dst + q * 128, _mm512_and_si512(v[j], nibble));
-            _mm512_storeu_si512(dst + (q + kQuads / 2) * 128,
-                                _mm512_and_si512(_mm512_srli_epi32(v[j], 4), nibble));
-          }
+          // Padding rows stay zero: their scale is zero and their outputs are never stored.
+          _mm512_storeu_si512(dst + q * 128,
+                              q8 ? _mm512_maskz_xor_epi32(live, v[j], flip) : v[j]);
         }
       }
       // Scales: the run's (up to 16) blocks of 16 rows in one transpose.
@@ -130,7 +134,8 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
 
 // A 32-row x T-token tile over every block: per block, 8 `vpdpbusd` per row vector and token
 // give the exact int32 sums, then one conversion and one multiply-add by w_scale x x_scale.
-template <int T>
+// Q4 panels hold two quads per byte, split into nibbles once per load for all T tokens.
+template <int T, bool kQ4>
 R1_TARGET_AVX512_VNNI void Tile(const uint8_t* panel, const float* dw, const QuantizedTokens& q,
                                 int64_t t0, int valid, float* y, int64_t y_stride,
                                 const float* bias) {
@@ -143,11 +148,8 @@ R1_TARGET_AVX512_VNNI void Tile(const uint8_t* panel, const float* dw, const Qua
   for (int64_t b = 0; b < blocks; ++b) {
     __m512i a0[T], a1[T];
     for (int t = 0; t < T; ++t) a0[t] = a1[t] = _mm512_set1_epi32(corr[t * blocks + b]);
-    const uint8_t* wb = panel + b * kPanelBlockBytes;
     const int8_t* xb = xs + b * kQuantBlock;
-    for (int k = 0; k < kQuads; ++k) {
-      const __m512i w0 = _mm512_loadu_si512(wb + k * 128);
-      const __m512i w1 = _mm512_loadu_si512(wb + k * 128 + 64);
+    auto quad = [&](int k, __m512i w0, __m512i w1) R1_TARGET_AVX512_VNNI {
       for (int t = 0; t < T; ++t) {
         int32_t four;
         std::memcpy(&four, xb + t * cols + 4 * k, 4);
@@ -155,6 +157,21 @@ R1_TARGET_AVX512_VNNI void Tile(const uint8_t* panel, const float* dw, const Qua
         a0[t] = _mm512_dpbusd_epi32(a0[t], w0, xv);
         a1[t] = _mm512_dpbusd_epi32(a1[t], w1, xv);
       }
+    };
+    if constexpr (kQ4) {
+      const __m512i nibble = _mm512_set1_epi32(0x0f0f0f0f);
+      const uint8_t* wb = panel + b * kPanelBlockBytesQ4;
+      for (int k = 0; k < kQuads / 2; ++k) {
+        const __m512i p0 = _mm512_loadu_si512(wb + k * 128);
+        const __m512i p1 = _mm512_loadu_si512(wb + k * 128 + 64);
+        quad(k, _mm512_and_si512(p0, nibble), _mm512_and_si512(p1, nibble));
+        quad(k + kQuads / 2, _mm512_and_si512(_mm512_srli_epi32(p0, 4), nibble),
+             _mm512_and_si512(_mm512_srli_epi32(p1, 4), nibble));
+      }
+    } else {
+      const uint8_t* wb = panel + b * kPanelBlockBytesQ8;
+      for (int k = 0; k < kQuads; ++k)
+        quad(k, _mm512_loadu_si512(wb + k * 128), _mm512_loadu_si512(wb + k * 128 + 64));
     }
     const __m512 s0 = _mm512_loadu_ps(dw + b * kPanelRows);
     const __m512 s1 = _mm512_loadu_ps(dw + b * kPanelRows + 16);
@@ -194,12 +211,18 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
   ForEachPanel(w.rows, pool, [&, qp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
     thread_local std::vector<float> dw;
-    panel.resize(qp->blocks * kPanelBlockBytes);
+    panel.resize(qp->blocks * PanelBlockBytes(w.dtype));
     dw.resize(qp->blocks * kPanelRows);
     RepackPanel(w, r0, valid, panel.data(), dw.data());
+    const bool q4 = w.dtype == DType::kU8;
     ForEachTokenTile(n, [&](auto tokens, int64_t t0) {
-      Tile<decltype(tokens)::value>(panel.data(), dw.data(), *qp, t0, valid, y + r0, y_stride,
-                                    bias ? bias + r0 : nullptr);
+      constexpr int kT = decltype(tokens)::value;
+      float* out = y + r0;
+      const float* b = bias ? bias + r0 : nullptr;
+      if (q4)
+        Tile<kT, true>(panel.data(), dw.data(), *qp, t0, valid, out, y_stride, b);
+      else
+        Tile<kT, false>(panel.data(), dw.data(), *qp, t0, valid, out, y_stride, b);
     });
   });
 #else
