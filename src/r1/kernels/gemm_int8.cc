@@ -77,10 +77,9 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
 // value + 8) in `vpdpbusd` order: Q8 block b, quad q, row i at byte b*1024 + q*128 + i*4 holds
 // codes 4q..4q+3 of row i's block b; Q4 the same at b*512 + q*128 + i*4 for quads 0-3, each
 // byte's high nibble the code of quad q + 4 (the stored bytes as they are); dw[b*32 + i] is row
-// i's scale of block b. Rows past `valid` get
-// zero codes and zero scales. Each group of 16 rows is read 64 bytes per row at a time and
-// transposed in registers (16-row gathers took 20-40% of a prefill's product time; experts with
-// few tokens each spent most of theirs there).
+// i's scale of block b. Rows past `valid` get zero codes and zero scales. Each group of 16 rows
+// is read 64 bytes per row at a time and transposed in registers (16-row gathers took 20-40% of
+// a prefill's product time; experts with few tokens each spent most of theirs there).
 R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
                                        float* dw) {
   const bool q8 = w.dtype == DType::kI8;
