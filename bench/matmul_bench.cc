@@ -117,6 +117,13 @@ BENCHMARK_CAPTURE(BM_MatMul, fp8, r1::DType::kF8E4M3)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, q8, r1::DType::kI8)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, q4, r1::DType::kU8)->SHAPES;
 
+// DeepSeek-V2-Lite routed experts: gate/up [1408, 2048] and down [2048, 1408], each seeing ~48
+// tokens of a 512-token prompt (6 of 64 experts per token), so each weight panel's repack is
+// shared by few tokens.
+#define EXPERT_SHAPES Args({1408, 2048, 48})->Args({2048, 1408, 48})->UseRealTime()
+BENCHMARK_CAPTURE(BM_MatMul, expert_q8, r1::DType::kI8)->EXPERT_SHAPES;
+BENCHMARK_CAPTURE(BM_MatMul, expert_q4, r1::DType::kU8)->EXPERT_SHAPES;
+
 }  // namespace
 
 BENCHMARK_MAIN();
