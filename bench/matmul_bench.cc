@@ -8,6 +8,7 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/thread_pool.h"
+#include "r1/kernels/gemm_bf16.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/quantize_rows.h"
 
@@ -113,6 +114,13 @@ BENCHMARK_CAPTURE(BM_MatVecFromDram, q4, r1::DType::kU8)->DRAM_SHAPE;
       ->UseRealTime()
 BENCHMARK_CAPTURE(BM_MatMul, f32, r1::DType::kF32)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, bf16, r1::DType::kBF16)->SHAPES;
+// BF16 with activations rounded to one BF16 term (--bf16-activations): half the dot products.
+void BM_MatMulBf16Rounded(benchmark::State& state) {
+  r1::SetBf16RoundedActivations(true);
+  BM_MatMul(state, r1::DType::kBF16);
+  r1::SetBf16RoundedActivations(false);
+}
+BENCHMARK(BM_MatMulBf16Rounded)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, fp8, r1::DType::kF8E4M3)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, q8, r1::DType::kI8)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, q4, r1::DType::kU8)->SHAPES;

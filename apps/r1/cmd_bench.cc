@@ -293,6 +293,7 @@ int RunBench(const BenchArgs& a) {
   j["prefill_gflops"] = prefill_gflops;
   j["prefill_flops_ratio"] = prefill_gflops / prefill_peak;
   j["prefill_peak"] = prefill_peak_name;
+  j["bf16_rounded_activations"] = Bf16RoundedActivations();
   if (spec) {
     j["speculative_decode_tokens_per_s"] = spec_tps;
     j["speculative_acceptance_rate"] = ss.acceptance_rate();
@@ -316,9 +317,12 @@ int RunBench(const BenchArgs& a) {
   std::printf("%-17s%.0f GFLOP/s\n", "FP32 FMA peak", peak);
   PrintPeak("BF16 dot peak", peak_bf16, "GFLOP/s", peak);
   PrintPeak("INT8 dot peak", peak_int8, "GOP/s", peak);
-  std::printf("%-17s%d tokens: %.1f tok/s = %.1f GFLOP/s (%.1f%% of the %s peak)\n", "prefill",
+  std::printf("%-17s%d tokens: %.1f tok/s = %.1f GFLOP/s (%.1f%% of the %s peak)%s\n", "prefill",
               a.prompt, prefill_tps, prefill_gflops, 100 * prefill_gflops / prefill_peak,
-              prefill_peak_name.c_str());
+              prefill_peak_name.c_str(),
+              prefill_peak_name == "bf16_dot" && Bf16RoundedActivations()
+                  ? ", activations rounded to BF16"
+                  : "");
   std::printf("%-17s%d tokens: %.2f tok/s; roofline %.2f tok/s -> ratio %.2f\n", "decode", a.gen,
               decode_tps, roofline_tps, decode_tps / roofline_tps);
   if (spec) {
@@ -373,6 +377,7 @@ void AddBench(CLI::App& app, Action& action) {
                 "MTP weights)");
   cmd->add_flag("--json", a->json, "Print JSON");
   AddThreadsOption(cmd, a->threads);
+  AddBf16ActivationsOption(cmd);
   cmd->callback([a, &action] { action = [a] { return RunBench(*a); }; });
 }
 

@@ -219,6 +219,7 @@ void AddChat(CLI::App& app, Action& action) {
   cmd->add_option("--mla", a->mla, "MLA form: absorbed or naive")
       ->check(CLI::IsMember({"absorbed", "naive"}));
   AddThreadsOption(cmd, a->threads);
+  AddBf16ActivationsOption(cmd);
   cmd->callback([a, &action] { action = [a] { return RunChat(*a); }; });
 }
 

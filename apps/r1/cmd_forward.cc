@@ -76,6 +76,7 @@ void AddForward(CLI::App& app, Action& action) {
   cmd->add_option("--mla", a->mla, "MLA form for DeepSeek models: absorbed (default) or naive")
       ->check(CLI::IsMember({"absorbed", "naive"}));
   AddThreadsOption(cmd, a->threads);
+  AddBf16ActivationsOption(cmd);
   cmd->callback([a, &action] { action = [a] { return RunForward(*a); }; });
 }
 

@@ -214,6 +214,7 @@ void AddGenerate(CLI::App& app, Action& action) {
   cmd->add_option("--mla", a->mla, "MLA form for DeepSeek models: absorbed (default) or naive")
       ->check(CLI::IsMember({"absorbed", "naive"}));
   AddThreadsOption(cmd, a->threads);
+  AddBf16ActivationsOption(cmd);
   cmd->callback([a, &action] {
     if (a->prompt.empty() && a->prompt_ids.empty()) throw CLI::RequiredError("-p or --prompt-ids");
     action = [a] { return RunGenerate(*a); };

@@ -76,6 +76,7 @@ void AddPerplexity(CLI::App& app, Action& action) {
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or folder (default: the model's)");
   cmd->add_flag("--json", a->json, "Print one JSON object");
   AddThreadsOption(cmd, a->threads);
+  AddBf16ActivationsOption(cmd);
   cmd->callback([a, &action] { action = [a] { return RunPerplexity(*a); }; });
 }
 

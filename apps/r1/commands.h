@@ -48,4 +48,7 @@ void ForEachJsonLine(const std::string& path,
 void AddThreadsOption(CLI::App* cmd, int& threads);
 void ApplyThreads(int threads);
 
+// --bf16-activations: the faster, rounded BF16 prefill products (SetBf16RoundedActivations).
+void AddBf16ActivationsOption(CLI::App* cmd);
+
 }  // namespace r1::cli

@@ -30,17 +30,36 @@ std::atomic<bool>& Enabled() {
   return on;
 }
 
-// Activations of n tokens as BF16 pairs: for column pair p of token t, 4 bytes of hi terms then 4
-// bytes of lo terms at t * pairs * 8 + p * 8.
+std::atomic<bool>& Rounded() {
+  static std::atomic<bool> on = [] {
+    const char* e = std::getenv("R1_BF16_ACTIVATIONS");
+    return e && std::string(e) == "1";
+  }();
+  return on;
+}
+
+thread_local int t_exact_scopes = 0;
+
+// Activations of n tokens as BF16 pairs: for column pair p of token t, 4 bytes of hi terms, then
+// (two terms) 4 bytes of lo terms, at (t * pairs + p) * terms words.
 struct SplitTokens {
   int64_t pairs = 0;
-  std::vector<uint32_t> words;  // [n][pairs][2]
+  int terms = 2;
+  std::vector<uint32_t> words;  // [n][pairs][terms]
 };
+
+// Tokens per register tile with one term: 32 rows x 12 tokens is 24 accumulators, so each pair
+// of weight vectors loaded feeds 24 dot products, as 6 tokens x two terms do.
+constexpr int kRoundedTileTokens = 12;
 
 }  // namespace
 
 void SetBf16Gemm(bool on) { Enabled() = on; }
 bool Bf16GemmEnabled() { return Enabled(); }
+void SetBf16RoundedActivations(bool on) { Rounded() = on; }
+bool Bf16RoundedActivations() { return Rounded(); }
+ExactBf16Activations::ExactBf16Activations() { ++t_exact_scopes; }
+ExactBf16Activations::~ExactBf16Activations() { --t_exact_scopes; }
 
 bool Bf16GemmApplies(const Matrix& w) {
   return w.dtype == DType::kBF16 && w.cols > 0 && w.cols % 2 == 0 && CpuHasAvx512Bf16();
@@ -57,12 +76,17 @@ R1_TARGET_AVX512_BF16 R1_INLINE __m512 WidenBf16(__m256i h) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+template <bool kTwoTerms>
 R1_TARGET_AVX512_BF16 void SplitToken(const float* x, int64_t cols, uint32_t* out) {
   int64_t c = 0;
   // 16 columns (8 pairs) per step: hi and lo as 16 BF16 each, then interleaved per pair.
   for (; c + 16 <= cols; c += 16) {
     const __m512 v = _mm512_loadu_ps(x + c);
     const __m256i hi = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
+    if constexpr (!kTwoTerms) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + c / 2), hi);
+      continue;
+    }
     const __m256i lo =
         reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_sub_ps(v, WidenBf16(hi))));
     // As 32-bit words: hi pairs in words 0-7, lo pairs in words 8-15, then interleaved.
@@ -77,8 +101,9 @@ R1_TARGET_AVX512_BF16 void SplitToken(const float* x, int64_t cols, uint32_t* ou
       h[j] = F32ToBf16(x[c + j]);
       l[j] = F32ToBf16(x[c + j] - Bf16ToF32(h[j]));
     }
-    out[c] = h[0] | (static_cast<uint32_t>(h[1]) << 16);
-    out[c + 1] = l[0] | (static_cast<uint32_t>(l[1]) << 16);
+    const int terms = kTwoTerms ? 2 : 1;
+    out[c / 2 * terms] = h[0] | (static_cast<uint32_t>(h[1]) << 16);
+    if (kTwoTerms) out[c / 2 * terms + 1] = l[0] | (static_cast<uint32_t>(l[1]) << 16);
   }
 }
 
@@ -101,30 +126,35 @@ R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, u
   }
 }
 
-template <int T>
+template <int T, bool kTwoTerms>
 R1_TARGET_AVX512_BF16 void Tile(const uint8_t* panel, const SplitTokens& s, int64_t t0, int valid,
                                 float* y, int64_t y_stride, const float* bias) {
   const int64_t pairs = s.pairs;
+  constexpr int kTerms = kTwoTerms ? 2 : 1;
   __m512 h0[T], h1[T], l0[T], l1[T];
   for (int t = 0; t < T; ++t) h0[t] = h1[t] = l0[t] = l1[t] = _mm512_setzero_ps();
-  const uint32_t* xs = s.words.data() + t0 * pairs * 2;
+  const uint32_t* xs = s.words.data() + t0 * pairs * kTerms;
   for (int64_t p = 0; p < pairs; ++p) {
     const __m512bh w0 = reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * kPairBytes));
     const __m512bh w1 =
         reinterpret_cast<__m512bh>(_mm512_loadu_si512(panel + p * kPairBytes + 64));
     for (int t = 0; t < T; ++t) {
-      const uint32_t* xp = xs + t * pairs * 2 + p * 2;
+      const uint32_t* xp = xs + (t * pairs + p) * kTerms;
       const __m512bh hi = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(xp[0])));
-      const __m512bh lo = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(xp[1])));
       h0[t] = _mm512_dpbf16_ps(h0[t], w0, hi);
       h1[t] = _mm512_dpbf16_ps(h1[t], w1, hi);
-      l0[t] = _mm512_dpbf16_ps(l0[t], w0, lo);
-      l1[t] = _mm512_dpbf16_ps(l1[t], w1, lo);
+      if constexpr (kTwoTerms) {
+        const __m512bh lo = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(xp[1])));
+        l0[t] = _mm512_dpbf16_ps(l0[t], w0, lo);
+        l1[t] = _mm512_dpbf16_ps(l1[t], w1, lo);
+      }
     }
   }
-  for (int t = 0; t < T; ++t) {
-    h0[t] = _mm512_add_ps(h0[t], l0[t]);
-    h1[t] = _mm512_add_ps(h1[t], l1[t]);
+  if constexpr (kTwoTerms) {
+    for (int t = 0; t < T; ++t) {
+      h0[t] = _mm512_add_ps(h0[t], l0[t]);
+      h1[t] = _mm512_add_ps(h1[t], l1[t]);
+    }
   }
   StorePanelTile<T>(h0, h1, valid, bias, y, y_stride, t0);
 }
@@ -141,21 +171,38 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
 #if defined(__x86_64__)
   if (n <= 0 || w.rows <= 0) return;
   thread_local SplitTokens s;
+  const bool two_terms = !Bf16RoundedActivations() || t_exact_scopes > 0;
   s.pairs = w.cols / 2;
-  s.words.resize(n * s.pairs * 2);
+  s.terms = two_terms ? 2 : 1;
+  s.words.resize(n * s.pairs * s.terms);
   SplitTokens* sp = &s;  // the workers read the calling thread's copy
   const int64_t cols = w.cols;
   pool.ParallelFor(n, 8, [&, sp](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t)
-      SplitToken(x + t * x_stride, cols, sp->words.data() + t * sp->pairs * 2);
+    for (int64_t t = t0; t < t1; ++t) {
+      uint32_t* out = sp->words.data() + t * sp->pairs * sp->terms;
+      if (two_terms)
+        SplitToken<true>(x + t * x_stride, cols, out);
+      else
+        SplitToken<false>(x + t * x_stride, cols, out);
+    }
   });
   ForEachPanel(w.rows, pool, [&, sp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
     panel.resize(sp->pairs * kPairBytes);
     RepackPanel(w, r0, valid, panel.data());
-    ForEachTokenTile(n, [&](auto tokens, int64_t t0) {
-      Tile<decltype(tokens)::value>(panel.data(), *sp, t0, valid, y + r0, y_stride,
-                                    bias ? bias + r0 : nullptr);
+    float* out = y + r0;
+    const float* b = bias ? bias + r0 : nullptr;
+    if (two_terms) {
+      ForEachTokenTile(n, [&](auto tokens, int64_t t0) {
+        Tile<decltype(tokens)::value, true>(panel.data(), *sp, t0, valid, out, y_stride, b);
+      });
+      return;
+    }
+    int64_t t = 0;
+    for (; t + kRoundedTileTokens <= n; t += kRoundedTileTokens)
+      Tile<kRoundedTileTokens, false>(panel.data(), *sp, t, valid, out, y_stride, b);
+    ForEachTokenTile(n - t, [&](auto tokens, int64_t t0) {
+      Tile<decltype(tokens)::value, false>(panel.data(), *sp, t + t0, valid, out, y_stride, b);
     });
   });
 #else

@@ -11,6 +11,7 @@
 #include "r1/core/process_memory.h"
 #include "r1/kernels/attention.h"
 #include "r1/kernels/gemm.h"
+#include "r1/kernels/gemm_bf16.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/ops.h"
 #include "r1/model/model_internal.h"
@@ -537,7 +538,10 @@ void Model::Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) cons
 void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) const {
   const int64_t d = cfg_.hidden_size, E = cfg_.n_routed_experts, k = cfg_.num_experts_per_tok;
   std::vector<float> z(n * E);
-  MatMul(L.router, x, n, z.data(), pool());
+  {
+    const ExactBf16Activations exact;  // expert choices stay those of the float32 activations
+    MatMul(L.router, x, n, z.data(), pool());
+  }
 
   // Routing: per expert, the tokens it serves and their weights.
   std::vector<std::vector<std::pair<int64_t, float>>> assigned(E);
