@@ -187,7 +187,8 @@ R1_TARGET_AVX512_VNNI void Tile(const uint8_t* panel, const float* dw, const Qua
 // panels are consecutive), fetched into L2 a slice per token tile while this panel's tiles
 // compute, so its repack finds them there instead of stalling on DRAM line after line: a
 // V2-Lite Q4 prefill's repacks were a third of its product time, and this made the prefill
-// 4-5% faster (dense shapes' 512 tokens hide the reads already and did not change).
+// 4-5% faster (dense shapes' 512 tokens hide the reads already and did not change). The BF16 GEMM
+// measured no gain from it: its panels' rows are contiguous 4 KiB runs the hardware follows.
 struct NextPanelPrefetch {
   const char* bytes = nullptr;
   int64_t lines = 0, per_step = 0, done = 0;
