@@ -1,5 +1,5 @@
 // Google Highway (runtime dispatch, as gemma.cpp uses it) against r1's hand-written AVX-512
-// kernels, on identical data, one thread each: the decode matrix-vector products of BF16
+// kernels, on identical data, one thread each (and two in BM_*Pair_2threads): the decode matrix-vector products of BF16
 // weights with a float32 vector (r1::MatMul, n = 1) and of Q8 weights with an activation
 // quantized to int8 per block of 32 (r1::Int8MatVecRows, the kernel MatMul and MatMulShared run
 // for decode). Shapes: [64, 1536] (stays in L2: compute speed) and [8960, 1536] (Qwen-1.5B's
@@ -377,6 +377,59 @@ struct Q8Runner {
   }
 };
 
+// The same kernels on two threads sharing the memory bandwidth, as decode runs them (`r1 bench`
+// uses every core): r1's products as MatMul splits them (BF16: MatMul on a 2-thread pool; Q8:
+// Int8MatVecRows over ParallelFor's row chunks, as MatMul does after quantizing), Highway's over
+// the same chunks, each thread with its own scratch.
+constexpr int64_t kRowGrain = 32;
+
+struct Bf16Runner2 {
+  std::vector<float> x = MakeX(kCols);
+  std::vector<float> scratch[2] = {std::vector<float>(kCols + 64), std::vector<float>(kCols + 64)};
+  r1::ThreadPool pool{2};
+  void Run(Impl impl, const Weights& w, float* y) {
+    if (impl == kR1) return r1::MatMul(w.Mat(), x.data(), 1, y, pool);
+    const auto* p = reinterpret_cast<const uint16_t*>(w.bytes.data());
+    pool.ParallelFor(w.rows, kRowGrain, [&](int64_t r0, int64_t r1, int t) {
+      const uint16_t* rows = p + r0 * w.cols;
+      float* s = scratch[t].data();
+      switch (impl) {
+        case kHwyPromote:
+          HWY_DYNAMIC_DISPATCH(Bf16Promote)(rows, r1 - r0, w.cols, x.data(), y + r0, s);
+          break;
+        case kHwyPromote4:
+          HWY_DYNAMIC_DISPATCH(Bf16Promote4)(rows, r1 - r0, w.cols, x.data(), y + r0, s);
+          break;
+        default:
+          HWY_DYNAMIC_DISPATCH(Bf16EvenOdd)(rows, r1 - r0, w.cols, x.data(), y + r0, s);
+          break;
+      }
+    });
+  }
+};
+
+struct Q8Runner2 {
+  r1::Int8Activations act;
+  std::vector<int16_t> scratch[2] = {std::vector<int16_t>(kCols), std::vector<int16_t>(kCols)};
+  r1::ThreadPool pool{2};
+  Q8Runner2() {
+    const std::vector<float> x = MakeX(kCols);
+    r1::QuantizeActivations(x.data(), kCols, act);
+  }
+  void Run(Impl impl, const Weights& w, float* y) {
+    const int64_t blocks = w.cols / r1::kQuantBlock;
+    pool.ParallelFor(w.rows, kRowGrain, [&](int64_t r0, int64_t r1, int t) {
+      if (impl == kR1) {
+        r1::Int8MatVecRows(w.Mat(), r0, r1, &act, 1, y, w.rows, nullptr);
+        return;
+      }
+      HWY_DYNAMIC_DISPATCH(Q8)(reinterpret_cast<const int8_t*>(w.bytes.data()) + r0 * w.cols,
+                               w.qscales.data() + r0 * blocks, r1 - r0, w.cols, act.code.data(),
+                               act.dx.data(), y + r0, scratch[t].data());
+    });
+  }
+};
+
 // max |y - ref| / max |ref|; aborts above 1e-3.
 template <class Runner>
 double Check(Runner& run, Impl impl, const Weights& w) {
@@ -464,6 +517,20 @@ void BM_Bf16Pair4Rows(benchmark::State& s) {
   Pair(s, Bf16(), r1::DType::kBF16, {kR1, kHwyPromote4, kHwyEvenOdd4});
 }
 void BM_Q8Pair(benchmark::State& s) { Pair(s, Q8Run(), r1::DType::kI8, {kR1, kHwyQ8}); }
+Bf16Runner2& Bf16TwoThreads() {
+  static Bf16Runner2 r;
+  return r;
+}
+Q8Runner2& Q8TwoThreads() {
+  static Q8Runner2 r;
+  return r;
+}
+void BM_Bf16Pair_2threads(benchmark::State& s) {
+  Pair(s, Bf16TwoThreads(), r1::DType::kBF16, {kR1, kHwyPromote});
+}
+void BM_Q8Pair_2threads(benchmark::State& s) {
+  Pair(s, Q8TwoThreads(), r1::DType::kI8, {kR1, kHwyQ8});
+}
 void BM_Bf16(benchmark::State& s, Impl impl) { Single(s, Bf16(), r1::DType::kBF16, impl); }
 void BM_Q8(benchmark::State& s, Impl impl) { Single(s, Q8Run(), r1::DType::kI8, impl); }
 
@@ -471,6 +538,8 @@ void BM_Q8(benchmark::State& s, Impl impl) { Single(s, Q8Run(), r1::DType::kI8, 
 BENCHMARK(BM_Bf16Pair)->SHAPES;
 BENCHMARK(BM_Bf16Pair4Rows)->SHAPES;
 BENCHMARK(BM_Q8Pair)->SHAPES;
+BENCHMARK(BM_Bf16Pair_2threads)->SHAPES;
+BENCHMARK(BM_Q8Pair_2threads)->SHAPES;
 BENCHMARK_CAPTURE(BM_Bf16, r1, kR1)->SHAPES;
 BENCHMARK_CAPTURE(BM_Bf16, hwy_promote, kHwyPromote)->SHAPES;
 BENCHMARK_CAPTURE(BM_Bf16, hwy_promote_4rows, kHwyPromote4)->SHAPES;
@@ -487,7 +556,7 @@ int main(int argc, char** argv) {
                                                      std::to_string(HWY_MINOR) + "." +
                                                      std::to_string(HWY_PATCH));
   benchmark::AddCustomContext("highway_target", hwy::TargetName(target));
-  benchmark::AddCustomContext("threads", "1 (both sides)");
+  benchmark::AddCustomContext("threads", "1 (both sides); 2 in *_2threads");
   if (!r1::CpuHasAvx512Vnni()) {
     std::fprintf(stderr, "r1's int8 kernel needs AVX512-VNNI; this CPU lacks it\n");
     return 1;
