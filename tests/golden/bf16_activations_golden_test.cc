@@ -33,16 +33,6 @@ class Bf16ActivationsGolden : public ::testing::TestWithParam<std::string> {
   void TearDown() override { SetBf16RoundedActivations(false); }
 };
 
-std::vector<float> AllLogits(Model& model, const std::vector<int32_t>& ids, int64_t B, int64_t T) {
-  KVCache cache = model.NewCache();
-  std::vector<SeqChunk> chunks;
-  for (int64_t b = 0; b < B; ++b)
-    chunks.push_back({cache.AddSequence(), std::span<const int32_t>(ids.data() + b * T, T)});
-  StepOutput out;
-  model.Step(cache, chunks, {.all_logits = true}, out);
-  return out.logits;
-}
-
 // Whether some product of the model would take the BF16 GEMM: a 2-D BF16 weight on a CPU
 // with AVX512-BF16.
 bool UsesBf16Gemm(const TensorStore& store) {
@@ -69,7 +59,7 @@ TEST_P(Bf16ActivationsGolden, LogitsWithinStatedToleranceAndGreedyWhereMarginAll
   const auto want = testing::F32(*golden->Find("logits"));
 
   SetBf16RoundedActivations(true);
-  const std::vector<float> got = AllLogits(*model, ids, B, T);
+  const std::vector<float> got = testing::AllLogits(*model, ids, B, T);
   SetBf16RoundedActivations(false);
   ASSERT_EQ(got.size(), want.size());
   float abs_max = 0;

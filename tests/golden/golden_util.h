@@ -90,4 +90,16 @@ inline int32_t ArgMax(const float* x, int64_t n) {
   return static_cast<int32_t>(std::max_element(x, x + n) - x);
 }
 
+// Logits at every position of B sequences of T ids each, prefilled together in one step.
+inline std::vector<float> AllLogits(Model& model, const std::vector<int32_t>& ids, int64_t B,
+                                    int64_t T) {
+  KVCache cache = model.NewCache();
+  std::vector<SeqChunk> chunks;
+  for (int64_t b = 0; b < B; ++b)
+    chunks.push_back({cache.AddSequence(), std::span<const int32_t>(ids.data() + b * T, T)});
+  StepOutput out;
+  model.Step(cache, chunks, {.all_logits = true}, out);
+  return out.logits;
+}
+
 }  // namespace r1::testing

@@ -83,16 +83,6 @@ bool Lossless(const Config& cfg, const TensorStore& store, QuantTarget to) {
   return to == QuantTarget::kBF16 || to == QuantTarget::kFP8;
 }
 
-std::vector<float> AllLogits(Model& model, const std::vector<int32_t>& ids, int64_t B, int64_t T) {
-  KVCache cache = model.NewCache();
-  std::vector<SeqChunk> chunks;
-  for (int64_t b = 0; b < B; ++b)
-    chunks.push_back({cache.AddSequence(), std::span<const int32_t>(ids.data() + b * T, T)});
-  StepOutput out;
-  model.Step(cache, chunks, {.all_logits = true}, out);
-  return out.logits;
-}
-
 // Logits of one token at a time (the streaming decode kernels rather than the GEMM path).
 std::vector<float> StepByStepLogits(Model& model, const std::vector<int32_t>& ids, int64_t n) {
   KVCache cache = model.NewCache();
@@ -126,7 +116,7 @@ TEST_P(QuantizedGolden, LogitsCloseToReference) {
   ASSERT_NE(ids_t, nullptr);
   const int64_t B = ids_t->shape[0], T = ids_t->shape[1];
   const auto ids = testing::I64AsI32(*ids_t);
-  const std::vector<float> got = AllLogits(*model, ids, B, T);
+  const std::vector<float> got = testing::AllLogits(*model, ids, B, T);
   const auto want = testing::F32(*golden->Find("logits"));
   ASSERT_EQ(got.size(), want.size());
 
@@ -137,11 +127,11 @@ TEST_P(QuantizedGolden, LogitsCloseToReference) {
     views.push_back({t.name, DType::kF32, t.shape, reinterpret_cast<const uint8_t*>(t.data.data()),
                      t.data.size() * 4, "dense"});
   Model dense_model(model->config(), TensorStore::FromViews("dense", std::move(views)));
-  const std::vector<float> dense_logits = AllLogits(dense_model, ids, B, T);
+  const std::vector<float> dense_logits = testing::AllLogits(dense_model, ids, B, T);
   // Exactness is checked with float32 activations; MoE experts see fewer than kGemmMinTokens
   // tokens even in a prefill, so the int8 decode path would otherwise take part.
   SetInt8Activations(false);
-  const std::vector<float> got_f32 = AllLogits(*model, ids, B, T);
+  const std::vector<float> got_f32 = testing::AllLogits(*model, ids, B, T);
   SetInt8Activations(true);
   const float engine_err =
       testing::MaxAbsDiff(got_f32.data(), dense_logits.data(), got_f32.size());
