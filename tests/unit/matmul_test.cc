@@ -13,6 +13,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "r1/core/dtype.h"
@@ -146,6 +147,64 @@ const Variant kVariants[] = {
     {"F8_E4M3_7x20", DType::kF8E4M3, 7, 20},
 };
 
+// Checks MatMul (contiguous and strided) against the double-precision reference for one shape,
+// with and without bias; returns the number of mismatches (the first few are reported).
+int CheckShape(const Variant& var, ThreadPool& pool, int64_t rows, int64_t cols,
+               std::span<const int64_t> token_counts, std::mt19937& rng, int failures) {
+  constexpr float kSentinel = -12345.0f;
+  OwnedMatrix w = MakeMatrix(var.dtype, rows, cols, rng, var.block_rows, var.block_cols);
+  const std::vector<float> bias = RandomVector(rows, rng);
+  for (int64_t n : token_counts) {
+    const std::vector<float> x = RandomVector(static_cast<size_t>(n * cols), rng);
+    // Strided copy of x with garbage in the gaps (NaN would poison a kernel that reads them).
+    const int64_t xs = cols + 3, ys = rows + 5;
+    std::vector<float> xw(static_cast<size_t>(n * xs), std::nanf(""));
+    for (int64_t t = 0; t < n; ++t) std::memcpy(&xw[t * xs], &x[t * cols], cols * sizeof(float));
+    // |w*x| summed per (token, row): the scale of the rounding error either side may make.
+    std::vector<double> mag(static_cast<size_t>(n * rows), 0.0);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) {
+        const double wv = std::fabs(static_cast<double>(ManualWeight(w, r, c)));
+        for (int64_t t = 0; t < n; ++t) mag[t * rows + r] += wv * std::fabs(x[t * cols + c]);
+      }
+    for (int with_bias = 0; with_bias < 2; ++with_bias) {
+      const float* b = with_bias ? bias.data() : nullptr;
+      std::vector<float> ref(static_cast<size_t>(n * rows));
+      MatMulReference(w.m, x.data(), n, ref.data(), b);
+      // Contiguous overload.
+      std::vector<float> y(static_cast<size_t>(n * rows), kSentinel);
+      MatMul(w.m, x.data(), n, y.data(), pool, b);
+      // Strided overload.
+      std::vector<float> yw(static_cast<size_t>(n * ys), kSentinel);
+      MatMul(w.m, xw.data(), xs, n, yw.data(), ys, b, pool);
+      for (int64_t t = 0; t < n; ++t) {
+        for (int64_t r = 0; r < rows; ++r) {
+          const double m = mag[t * rows + r] + (b ? std::fabs(b[r]) : 0.0);
+          const double tol = 1e-5 * m + 1e-30;
+          const float want = ref[t * rows + r];
+          const float got = y[t * rows + r];
+          const float got_strided = yw[t * ys + r];
+          const bool ok = std::isfinite(want) && std::fabs(got - want) <= tol &&
+                          std::fabs(got_strided - want) <= tol;
+          if (!ok && ++failures <= 10) {
+            ADD_FAILURE() << var.label << " threads=" << pool.size() << " rows=" << rows
+                          << " cols=" << cols << " n=" << n << " bias=" << with_bias
+                          << " t=" << t << " r=" << r << ": ref " << want << " fast " << got
+                          << " strided " << got_strided << " tol " << tol;
+          }
+        }
+        for (int64_t r = rows; r < ys; ++r) {
+          if (yw[t * ys + r] != kSentinel && ++failures <= 10) {
+            ADD_FAILURE() << var.label << " rows=" << rows << " cols=" << cols << " n=" << n
+                          << ": wrote into the y stride gap at t=" << t << " r=" << r;
+          }
+        }
+      }
+    }
+  }
+  return failures;
+}
+
 class MatMulVsReferenceTest : public ::testing::TestWithParam<std::tuple<Variant, int>> {};
 
 TEST_P(MatMulVsReferenceTest, OddShapesBiasAndStrides) {
@@ -155,64 +214,27 @@ TEST_P(MatMulVsReferenceTest, OddShapesBiasAndStrides) {
   const int64_t kRows[] = {1, 3, 17, 129};
   const int64_t kCols[] = {1, 5, 15, 16, 17, 63, 64, 65, 127, 129, 300};
   const int64_t kTokens[] = {1, 2, 3, 4, 5, 9};
-  constexpr float kSentinel = -12345.0f;
   int failures = 0;
-  for (int64_t rows : kRows) {
-    for (int64_t cols : kCols) {
-      OwnedMatrix w = MakeMatrix(var.dtype, rows, cols, rng, var.block_rows, var.block_cols);
-      const std::vector<float> bias = RandomVector(rows, rng);
-      for (int64_t n : kTokens) {
-        const std::vector<float> x = RandomVector(static_cast<size_t>(n * cols), rng);
-        // Strided copy of x with garbage in the gaps (NaN would poison a kernel that reads them).
-        const int64_t xs = cols + 3, ys = rows + 5;
-        std::vector<float> xw(static_cast<size_t>(n * xs), std::nanf(""));
-        for (int64_t t = 0; t < n; ++t)
-          std::memcpy(&xw[t * xs], &x[t * cols], cols * sizeof(float));
-        // |w*x| summed per (token, row): the scale of the rounding error either side may make.
-        std::vector<double> mag(static_cast<size_t>(n * rows), 0.0);
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t c = 0; c < cols; ++c) {
-            const double wv = std::fabs(static_cast<double>(ManualWeight(w, r, c)));
-            for (int64_t t = 0; t < n; ++t) mag[t * rows + r] += wv * std::fabs(x[t * cols + c]);
-          }
-        for (int with_bias = 0; with_bias < 2; ++with_bias) {
-          const float* b = with_bias ? bias.data() : nullptr;
-          std::vector<float> ref(static_cast<size_t>(n * rows));
-          MatMulReference(w.m, x.data(), n, ref.data(), b);
-          // Contiguous overload.
-          std::vector<float> y(static_cast<size_t>(n * rows), kSentinel);
-          MatMul(w.m, x.data(), n, y.data(), pool, b);
-          // Strided overload.
-          std::vector<float> yw(static_cast<size_t>(n * ys), kSentinel);
-          MatMul(w.m, xw.data(), xs, n, yw.data(), ys, b, pool);
-          for (int64_t t = 0; t < n; ++t) {
-            for (int64_t r = 0; r < rows; ++r) {
-              const double m = mag[t * rows + r] + (b ? std::fabs(b[r]) : 0.0);
-              const double tol = 1e-5 * m + 1e-30;
-              const float want = ref[t * rows + r];
-              const float got = y[t * rows + r];
-              const float got_strided = yw[t * ys + r];
-              const bool ok = std::isfinite(want) && std::fabs(got - want) <= tol &&
-                              std::fabs(got_strided - want) <= tol;
-              if (!ok && ++failures <= 10) {
-                ADD_FAILURE() << var.label << " threads=" << pool.size() << " rows=" << rows
-                              << " cols=" << cols << " n=" << n << " bias=" << with_bias
-                              << " t=" << t << " r=" << r << ": ref " << want << " fast "
-                              << got << " strided " << got_strided << " tol " << tol;
-              }
-            }
-            for (int64_t r = rows; r < ys; ++r) {
-              if (yw[t * ys + r] != kSentinel && ++failures <= 10) {
-                ADD_FAILURE() << var.label << " rows=" << rows << " cols=" << cols
-                              << " n=" << n << ": wrote into the y stride gap at t=" << t
-                              << " r=" << r;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  for (int64_t rows : kRows)
+    for (int64_t cols : kCols) failures = CheckShape(var, pool, rows, cols, kTokens, rng, failures);
+  EXPECT_EQ(failures, 0) << "(ISA " << IsaName(DetectIsa()) << ")";
+}
+
+// Rows long enough that the tokens' activations (tokens x columns x 4 bytes) pass 20 KiB: the
+// AVX-512 kernel walks blocks of 16 rows 512 columns at a time (RowsInSegments in matmul.cc),
+// so a row's sum is split across segments and a block's last rows prefetch into the next block.
+// Shapes: one token past 5120 columns; 4 tokens past 1280; row counts across block boundaries;
+// column counts that leave a partial last segment and a scalar tail.
+TEST_P(MatMulVsReferenceTest, LongRowsInColumnSegments) {
+  const Variant& var = std::get<0>(GetParam());
+  ThreadPool pool(std::get<1>(GetParam()));
+  std::mt19937 rng(99 + static_cast<int>(var.dtype) * 7 + var.block_cols);
+  const int64_t kRows[] = {1, 15, 33};
+  const int64_t kCols[] = {1283, 5121, 6155};
+  const int64_t kTokens[] = {1, 3, 4, 6};
+  int failures = 0;
+  for (int64_t rows : kRows)
+    for (int64_t cols : kCols) failures = CheckShape(var, pool, rows, cols, kTokens, rng, failures);
   EXPECT_EQ(failures, 0) << "(ISA " << IsaName(DetectIsa()) << ")";
 }
 
