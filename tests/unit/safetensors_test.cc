@@ -190,6 +190,39 @@ TEST_F(SafetensorsTest, RoundTripEveryDtype) {
   EXPECT_EQ(std::memcmp(moved.Get("a.f32").data, f32.data(), 24), 0);
 }
 
+// Tensors of whole 64-byte lines start on a line even when odd-sized ones are added before
+// them (the writer puts those last), so 64-byte vector loads of their rows never split a line;
+// every tensor still reads back its own bytes.
+TEST_F(SafetensorsTest, WholeLineTensorsStartOnACacheLine) {
+  std::vector<uint8_t> odd(37), lines(3 * 64), more(5 * 64), tail(3);
+  for (size_t i = 0; i < odd.size(); ++i) odd[i] = static_cast<uint8_t>(i + 1);
+  for (size_t i = 0; i < lines.size(); ++i) lines[i] = static_cast<uint8_t>(3 * i + 7);
+  for (size_t i = 0; i < more.size(); ++i) more[i] = static_cast<uint8_t>(5 * i + 11);
+  for (size_t i = 0; i < tail.size(); ++i) tail[i] = static_cast<uint8_t>(200 + i);
+  SafetensorsWriter w;
+  w.Add("a.odd", DType::kU8, {37}, odd.data());
+  w.Add("b.lines", DType::kU8, {3, 64}, lines.data());
+  w.Add("c.tail", DType::kU8, {3}, tail.data());
+  w.Add("d.more", DType::kBF16, {5, 32}, more.data());
+  w.SetMetadata("format", "pt");
+  const std::string path = Path("aligned.safetensors");
+  w.Write(path);
+  const auto file = SafetensorsFile::Open(path);
+  const uint8_t* base = file->Find("a.odd")->data;
+  const TensorView* first = file->Find("b.lines");
+  ASSERT_NE(first, nullptr);
+  // The map starts on a page, so a pointer's line offset is its offset in the file.
+  for (const char* name : {"b.lines", "d.more"}) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(file->Find(name)->data) % 64, 0u);
+  }
+  EXPECT_GT(base, first->data);  // the odd-sized tensor went after the whole-line ones
+  EXPECT_EQ(std::memcmp(file->Find("a.odd")->data, odd.data(), odd.size()), 0);
+  EXPECT_EQ(std::memcmp(first->data, lines.data(), lines.size()), 0);
+  EXPECT_EQ(std::memcmp(file->Find("c.tail")->data, tail.data(), tail.size()), 0);
+  EXPECT_EQ(std::memcmp(file->Find("d.more")->data, more.data(), more.size()), 0);
+}
+
 TEST_F(SafetensorsTest, RoundTripWithoutMetadataHasNoMetadataKey) {
   const float v = 1.0f;
   SafetensorsWriter w;

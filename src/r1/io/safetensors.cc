@@ -617,10 +617,19 @@ void SafetensorsWriter::Write(const std::string& path) const {
     key("__metadata__");
     header += Json(metadata_).dump();
   }
+  // Tensors whose size is a whole number of 64-byte lines first, so with the data area on a line
+  // (below) every one of them starts on a line: Q8/Q4 decode reads rows with 64-byte loads, which
+  // split across two lines when a tensor starts 32 bytes in (Q4 2-3% slower from DRAM).
+  std::vector<const Entry*> order;
+  order.reserve(entries_.size());
+  for (const Entry& e : entries_) order.push_back(&e);
+  std::stable_partition(order.begin(), order.end(),
+                        [](const Entry* e) { return *ByteSize(e->shape, e->dtype) % 64 == 0; });
   std::vector<uint64_t> sizes;
   sizes.reserve(entries_.size());
   uint64_t offset = 0;
-  for (const Entry& e : entries_) {
+  for (const Entry* entry : order) {
+    const Entry& e = *entry;
     const uint64_t nbytes = *ByteSize(e.shape, e.dtype);
     key(e.name);
     header += "{\"dtype\":\"" + std::string(DTypeName(e.dtype)) + "\",\"shape\":" +
@@ -630,8 +639,9 @@ void SafetensorsWriter::Write(const std::string& path) const {
     sizes.push_back(nbytes);
   }
   header += '}';
-  // Pad with spaces as the reference implementation does, which keeps the data area 8-aligned.
-  header.append((8 - header.size() % 8) % 8, ' ');
+  // Pad with spaces, as the reference implementation does to keep the data area 8-aligned; here
+  // to 64 (a cache line), after the 8-byte length.
+  header.append((64 - (8 + header.size()) % 64) % 64, ' ');
   if (header.size() > kMaxSafetensorsHeaderBytes) {
     Fail(path + ": header of " + std::to_string(header.size()) + " bytes exceeds the limit of " +
          std::to_string(kMaxSafetensorsHeaderBytes));
@@ -642,8 +652,8 @@ void SafetensorsWriter::Write(const std::string& path) const {
   StoreLe64(header.size(), len);
   out.Write(len, 8);
   out.Write(header.data(), header.size());
-  for (size_t i = 0; i < entries_.size(); ++i) {
-    const Entry& e = entries_[i];
+  for (size_t i = 0; i < order.size(); ++i) {
+    const Entry& e = *order[i];
     if (e.fill) {
       // One tensor at a time, so peak memory is the largest tensor, not the file.
       std::unique_ptr<uint8_t[]> buffer = std::make_unique<uint8_t[]>(sizes[i]);
