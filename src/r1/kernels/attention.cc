@@ -59,6 +59,20 @@ R1_TARGET_AVX512 void ScoresBlock(const float* q, int64_t dim, const float* k, i
     for (int j = 0; j < NT; ++j) scores[i * keys + j] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
+// Prefetches `width` floats of rows [t, t + 4) (those below `keys`), `stride` floats apart. A
+// GQA head's keys are 512-byte slices of 2 KiB cache rows (Qwen-1.5B), a stride the hardware
+// prefetchers did not follow: 8 keys ahead, a Qwen q4 decode step at context 576 went from
+// 1.15-1.16x to 1.10-1.11x the step at context 16 (16 keys ahead 1.11-1.12, 32 1.12-1.13).
+// MLA's latent rows are contiguous, and V2-Lite measured the same with and without it.
+R1_TARGET_AVX512 R1_INLINE void PrefetchRows(const float* base, int64_t t, int64_t keys,
+                                             int64_t stride, int64_t width) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(base);
+  for (int64_t j = t; j < std::min(keys, t + 4); ++j)
+    for (int64_t c = 0; c < width; c += 16)
+      _mm_prefetch(reinterpret_cast<const char*>(p + (j * stride + c) * sizeof(float)), _MM_HINT_T0);
+}
+constexpr int64_t kKeysAhead = 8;
+
 // Keys outside, rows inside: each block of key rows is read from memory once per call and
 // stays in L1 while every query row meets it (a latent row of V2-Lite is 2.3 KB; the cache of a
 // layer at context 1000 is 2.3 MB, more than L2).
@@ -66,6 +80,7 @@ R1_TARGET_AVX512 void ScoresFewRows(const float* q, int64_t rows, const float* k
                                     int64_t dim, int64_t keys, float* scores) {
   int64_t t = 0;
   for (; t + 4 <= keys; t += 4) {
+    PrefetchRows(k, t + kKeysAhead, keys, stride, dim);
     int64_t r = 0;
     for (; r + 4 <= rows; r += 4)
       ScoresBlock<4, 4>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
@@ -106,7 +121,10 @@ R1_TARGET_AVX512 void ValuesFewRows(const float* w, int64_t rows, const float* v
                                     int64_t keys, int64_t dv, float* out) {
   std::fill(out, out + rows * dv, 0.0f);
   int64_t t = 0;
-  for (; t + 4 <= keys; t += 4) ValuesKeys<4>(w, rows, keys, t, v, stride, dv, out);
+  for (; t + 4 <= keys; t += 4) {
+    PrefetchRows(v, t + kKeysAhead, keys, stride, dv);
+    ValuesKeys<4>(w, rows, keys, t, v, stride, dv, out);
+  }
   for (; t < keys; ++t) ValuesKeys<1>(w, rows, keys, t, v, stride, dv, out);
 }
 #pragma GCC diagnostic pop
