@@ -464,7 +464,8 @@ R1_TARGET_AVX512 R1_INLINE void Q4Blocks(const uint8_t* p, const uint16_t* qs, i
 // the long shape went from 38-40 to 54-59 GB/s (with the prefetch one segment ahead: no gain;
 // each segment prefetched at once instead of step by step: 1.25x; 256-2048 columns and 8-32
 // rows measured lower). Whole-model decode, alternating with the row-by-row kernel every 4
-// steps: Qwen-1.5B BF16 +1-10% at batch 1, +7% at batch 8; 4-layer V2-Lite +18% at batch 8.
+// steps: Qwen-1.5B BF16 median step 9-12% shorter at batch 1, +7% tokens/s at batch 8
+// (docs/performance.md).
 constexpr int64_t kSegmentColumns = 512;
 constexpr int64_t kSegmentRows = 16;
 constexpr int64_t kSegmentsAhead = 8;
