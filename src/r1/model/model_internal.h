@@ -19,7 +19,7 @@ struct Model::Scratch {
   std::vector<float> x, h, attn, ffn;  // [n, d]
   std::vector<float> q, qa, kva, o;   // attention temporaries
   std::vector<float> qcat, ocat;      // MLA decode: absorbed queries, attended latents
-  std::vector<float> part_out, part_max, part_sum;  // MLA decode split by keys (AttendPart)
+  std::vector<float> part_out, part_max, part_sum;  // decode split by keys (AttendPart)
 };
 
 // Whether MLA attends a chunk of n new tokens, the last at context length T, cheaper through
@@ -29,10 +29,11 @@ struct Model::Scratch {
 // from an empty cache always is; a few tokens after a long context never are.
 bool MlaChunkExpands(const Config& cfg, int64_t n, int64_t T);
 
-// MLA decode attends a token whose context holds at least kMlaSplitKeysMin positions in
+// MLA and GQA decode attend a token whose context holds at least kMlaSplitKeysMin positions in
 // kMlaKeyParts parts of its keys (all heads each, merged after) instead of in parts of its
-// heads: each thread then reads its share of the latent cache, not all of it. The parts do not
-// depend on the thread count, so neither does the result.
+// heads: each thread then reads its share of the cache rows, not all of them (MLA: every head
+// reads the whole latent row; GQA: a KV head's slices of the rows drew the others' bytes along).
+// The parts do not depend on the thread count, so neither does the result.
 inline constexpr int64_t kMlaSplitKeysMin = 512;
 inline constexpr int64_t kMlaKeyParts = 8;
 
