@@ -175,6 +175,39 @@ void Model::Attention(int layer, const LayerWeights& L, KVCache& cache, Scratch&
   }
 }
 
+namespace {
+
+// Decode work items (short token, part): a token whose context holds kMlaSplitKeysMin positions
+// or more gets kMlaKeyParts parts of its keys, merged after (AttendPart, MergeAttendParts); the
+// others `unsplit_parts` parts of their heads. Sizes the part buffers for `rows` attention rows
+// of `width` floats per split token and part.
+struct DecodeItems {
+  std::vector<std::pair<int64_t, int64_t>> items;
+  std::vector<int64_t> split_of;  // per short token: its index among the split ones, or -1
+  int64_t n_split = 0;
+};
+
+DecodeItems PlanDecodeItems(const std::vector<int64_t>& short_tokens,
+                            const std::vector<int64_t>& pos, int64_t unsplit_parts, int64_t rows,
+                            int64_t width, std::vector<float>& part_out,
+                            std::vector<float>& part_max, std::vector<float>& part_sum) {
+  DecodeItems plan;
+  plan.split_of.assign(short_tokens.size(), -1);
+  for (size_t k = 0; k < short_tokens.size(); ++k) {
+    const bool split = pos[short_tokens[k]] + 1 >= kMlaSplitKeysMin;
+    if (split) plan.split_of[k] = plan.n_split++;
+    for (int64_t part = 0; part < (split ? kMlaKeyParts : unsplit_parts); ++part)
+      plan.items.emplace_back(static_cast<int64_t>(k), part);
+  }
+  const int64_t part_rows = plan.n_split * kMlaKeyParts * rows;
+  part_out.resize(part_rows * width);
+  part_max.resize(part_rows);
+  part_sum.resize(part_rows);
+  return plan;
+}
+
+}  // namespace
+
 void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scratch& s,
                          float* out) const {
   const int64_t n = s.n, H = cfg_.num_attention_heads;
@@ -288,21 +321,10 @@ void Model::MlaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
       // over a long context (token, part of the keys) instead: with heads split, every thread
       // read the layer's whole latent cache (2.3 MB per layer for V2-Lite at context 1000).
       const int64_t head_parts = std::min<int64_t>(H, pool.size());
-      std::vector<std::pair<int64_t, int64_t>> items;  // (short token, part)
-      std::vector<int64_t> split_of(n_short, -1), split_tokens;
-      for (int64_t k = 0; k < n_short; ++k) {
-        const bool split = s.pos[short_tokens[k]] + 1 >= kMlaSplitKeysMin;
-        if (split) {
-          split_of[k] = static_cast<int64_t>(split_tokens.size());
-          split_tokens.push_back(k);
-        }
-        for (int64_t part = 0; part < (split ? kMlaKeyParts : head_parts); ++part)
-          items.emplace_back(k, part);
-      }
-      const int64_t part_rows = static_cast<int64_t>(split_tokens.size()) * kMlaKeyParts * H;
-      s.part_out.resize(part_rows * dc);
-      s.part_max.resize(part_rows);
-      s.part_sum.resize(part_rows);
+      const DecodeItems plan = PlanDecodeItems(short_tokens, s.pos, head_parts, H, dc, s.part_out,
+                                                 s.part_max, s.part_sum);
+      const auto& items = plan.items;
+      const auto& split_of = plan.split_of;
       pool.ParallelFor(static_cast<int64_t>(items.size()), 1, [&](int64_t b, int64_t e, int) {
         thread_local std::vector<int64_t> limit;
         for (int64_t item = b; item < e; ++item) {
@@ -507,17 +529,10 @@ void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
   // and with a thread per head each read the other heads' bytes too (Qwen-1.5B q4 at context
   // 4000: a decode step 2x the step at context 16, attention reading its KV at ~14 GB/s).
   const int64_t n_short = static_cast<int64_t>(short_tokens.size());
-  std::vector<std::pair<int64_t, int64_t>> items;  // (short token, KV head or key part)
-  std::vector<int64_t> split_of(n_short, -1);
-  int64_t n_split = 0;
-  for (int64_t k = 0; k < n_short; ++k) {
-    const bool split = s.pos[short_tokens[k]] + 1 >= kMlaSplitKeysMin;
-    if (split) split_of[k] = n_split++;
-    for (int64_t part = 0; part < (split ? kMlaKeyParts : Hkv); ++part) items.emplace_back(k, part);
-  }
-  s.part_out.resize(n_split * kMlaKeyParts * H * Dh);
-  s.part_max.resize(n_split * kMlaKeyParts * H);
-  s.part_sum.resize(n_split * kMlaKeyParts * H);
+  const DecodeItems plan = PlanDecodeItems(short_tokens, s.pos, Hkv, H, Dh, s.part_out,
+                                               s.part_max, s.part_sum);
+  const auto& items = plan.items;  // (short token, KV head or key part)
+  const auto& split_of = plan.split_of;
   pool.ParallelFor(static_cast<int64_t>(items.size()), 1, [&](int64_t b, int64_t e, int) {
     thread_local std::vector<int64_t> limit;
     for (int64_t item = b; item < e; ++item) {
@@ -545,7 +560,7 @@ void Model::GqaAttention(int layer, const LayerWeights& L, KVCache& cache, Scrat
                   width, Dh, Dh, attn_scale_, s.o.data() + (i * H + g * group) * Dh);
     }
   });
-  if (n_split > 0) {
+  if (plan.n_split > 0) {
     pool.ParallelFor(n_short * H, 1, [&](int64_t b, int64_t e, int) {
       for (int64_t item = b; item < e; ++item) {
         const int64_t k = item / H, h = item % H;
