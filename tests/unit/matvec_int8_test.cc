@@ -69,13 +69,14 @@ std::vector<float> Activations(int64_t n, int64_t cols, uint32_t seed) {
 }
 
 TEST(Int8Activations, LayoutAndRounding) {
-  for (int64_t cols : {64, 128, 192, 320}) {
+  for (int64_t cols : {32, 64, 96, 128, 192, 320, 608}) {
     auto x = Activations(1, cols, 1);
     Int8Activations q;
     QuantizeActivations(x.data(), cols, q);
-    const int64_t blocks = cols / 32, chunks = (cols + 127) / 128;
-    ASSERT_EQ(q.dx.size(), static_cast<size_t>(blocks));
-    ASSERT_EQ(q.q4_code.size(), static_cast<size_t>(chunks * 128));
+    const int64_t blocks = cols / 32, runs = (blocks + 15) / 16;
+    ASSERT_EQ(q.dx.size(), static_cast<size_t>(runs * 16));
+    ASSERT_EQ(q.q8_lanes.size(), static_cast<size_t>(runs * 512));
+    ASSERT_EQ(q.q4_lanes.size(), static_cast<size_t>(runs * 512));
     EXPECT_FLOAT_EQ(q.dx[0], 40.0f / 127.0f);
     EXPECT_EQ(q.dx[1], 0.0f);
     for (int64_t b = 0; b < blocks; ++b) {
@@ -93,24 +94,23 @@ TEST(Int8Activations, LayoutAndRounding) {
         EXPECT_LE(std::fabs(q.code[c] * d - x[c]), 0.5f * d * 1.0001f);
       }
     }
-    for (int64_t g = 0; g < cols / 64; ++g) {
-      for (int lane = 0; lane < 16; ++lane) {
-        int sum = 0;
-        for (int k = 0; k < 4; ++k) sum += q.code[g * 64 + 4 * lane + k];
-        EXPECT_EQ(q.q8_bias[g * 16 + lane], -128 * sum);
+    // Lane layouts, written out from their definition in matvec_int8.h; blocks past the row
+    // (lanes of a short last run) hold zeros, as do their scales and biases.
+    for (int64_t b = 0; b < runs * 16; ++b) {
+      const int64_t run = b / 16, lane = b % 16;
+      int sum = 0;
+      for (int j = 0; j < 32; ++j) {
+        const int want = b < blocks ? q.code[b * 32 + j] : 0;
+        sum += want;
+        EXPECT_EQ(q.q8_lanes[run * 512 + (j / 4) * 64 + lane * 4 + j % 4], want) << cols << " " << b;
+        const int e = j % 16;
+        EXPECT_EQ(q.q4_lanes[run * 512 + (e / 4) * 128 + (j < 16 ? 0 : 64) + lane * 4 + e % 4], want)
+            << cols << " " << b << " " << j;
       }
-    }
-    for (int64_t g = 0; g < chunks; ++g) {
-      for (int k = 0; k < 64; ++k) {
-        const int64_t lo = g * 128 + (k / 16) * 32 + k % 16, hi = lo + 16;
-        EXPECT_EQ(q.q4_code[g * 128 + k], lo < cols ? q.code[lo] : 0) << cols << " " << g << " " << k;
-        EXPECT_EQ(q.q4_code[g * 128 + 64 + k], hi < cols ? q.code[hi] : 0) << cols << " " << g;
-      }
-      for (int lane = 0; lane < 16; ++lane) {
-        int sum = 0;
-        for (int k = 0; k < 4; ++k)
-          sum += q.q4_code[g * 128 + 4 * lane + k] + q.q4_code[g * 128 + 64 + 4 * lane + k];
-        EXPECT_EQ(q.q4_bias[g * 16 + lane], -8 * sum);
+      EXPECT_EQ(q.q8_bias[b], -128 * sum);
+      EXPECT_EQ(q.q4_bias[b], -8 * sum);
+      if (b >= blocks) {
+        EXPECT_EQ(q.dx[b], 0.0f);
       }
     }
   }
@@ -119,12 +119,21 @@ TEST(Int8Activations, LayoutAndRounding) {
 // Quantizing into a buffer that held a longer row leaves no stale codes in the padding.
 TEST(Int8Activations, ReusedBufferShrinks) {
   Int8Activations q;
-  auto big = Activations(1, 256, 2), small = Activations(1, 192, 3);
-  QuantizeActivations(big.data(), 256, q);
-  QuantizeActivations(small.data(), 192, q);
-  ASSERT_EQ(q.q4_code.size(), 256u);
-  for (int k = 64 + 32; k < 128; ++k) EXPECT_EQ(q.q4_code[128 + k], 0) << k;
-  for (int k = 32; k < 64; ++k) EXPECT_EQ(q.q4_code[128 + k], 0) << k;
+  auto big = Activations(1, 1024, 2), small = Activations(1, 608, 3);
+  QuantizeActivations(big.data(), 1024, q);
+  QuantizeActivations(small.data(), 608, q);  // 19 blocks: the second run has 3
+  ASSERT_EQ(q.q8_lanes.size(), 1024u);
+  for (int k = 0; k < 512; ++k) {
+    if (k % 64 >= 12) {
+      EXPECT_EQ(q.q8_lanes[512 + k], 0) << k;
+      EXPECT_EQ(q.q4_lanes[512 + k], 0) << k;
+    }
+  }
+  for (int b = 19; b < 32; ++b) {
+    EXPECT_EQ(q.q8_bias[b], 0);
+    EXPECT_EQ(q.q4_bias[b], 0);
+    EXPECT_EQ(q.dx[b], 0.0f);
+  }
 }
 
 class Int8MatVec : public ::testing::TestWithParam<DType> {
@@ -140,7 +149,7 @@ TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
   ASSERT_TRUE(Int8ActivationsEnabled());
   for (int threads : {1, 2}) {
     ThreadPool pool(threads);
-    for (int64_t cols : {64, 192, 320, 576, 640, 704, 1536}) {
+    for (int64_t cols : {32, 64, 96, 192, 320, 544, 576, 640, 704, 1536}) {
       for (int64_t rows : {1, 3, 17, 33, 130}) {
         QMatrix q = Make(GetParam(), rows, cols, static_cast<uint32_t>(rows * cols));
         for (int64_t n : {1, 2, 3, 4, 5, 11}) {
@@ -184,7 +193,7 @@ TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
 TEST_P(Int8MatVec, ExtremeCodesAndZeroScales) {
   ThreadPool pool(2);
   std::mt19937 rng(7);
-  for (int64_t cols : {64, 192, 320, 576, 704, 1536}) {
+  for (int64_t cols : {64, 96, 192, 320, 544, 576, 704, 1536}) {
     for (int64_t rows : {1, 3, 17, 33}) {
       QMatrix q;
       q.m.dtype = GetParam();

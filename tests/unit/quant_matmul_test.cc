@@ -48,8 +48,8 @@ int64_t BlocksOf(int64_t cols) { return (cols + 31) / 32; }
 
 // Stores q.codes and q.scales in the tile layout of q.m.dtype (matrix.h), addressed here from
 // its definition, and points q.m at the storage. Rows come in groups of 4; per run of 16 blocks
-// a tile holds the 4 rows' codes (row after row, nb blocks each) and then 4 x 16 F16 scale
-// slots. Everything the layout leaves unused (the last block's elements past `cols`, Q4 padding
+// a tile holds the 4 rows' codes (row after row, nb blocks each, word-interleaved: byte j of
+// block b at ((j / 4) * nb + b) * 4 + j % 4) and then 4 x 16 F16 scale slots. Everything the layout leaves unused (the last block's elements past `cols`, Q4 padding
 // nibbles, unused scale slots, padding rows) gets random garbage: no kernel may read it.
 void Pack(QuantMatrix& q, std::mt19937& rng) {
   const int64_t rows = q.m.rows, cols = q.m.cols, blocks = BlocksOf(cols);
@@ -62,16 +62,17 @@ void Pack(QuantMatrix& q, std::mt19937& rng) {
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t k = b / 16, nb = std::min<int64_t>(16, blocks - 16 * k);
       uint8_t* tile = q.data.data() + (r / 4) * group + k * full_tile;
-      uint8_t* codes = tile + (r % 4) * nb * bb + (b % 16) * bb;
+      uint8_t* run = tile + (r % 4) * nb * bb;
+      auto code_byte = [&](int64_t j) -> uint8_t& { return run[((j / 4) * nb + b % 16) * 4 + j % 4]; };
       const uint16_t s = q.scales[static_cast<size_t>(r * blocks + b)];
       std::memcpy(tile + 4 * nb * bb + (r % 4) * 32 + (b % 16) * 2, &s, 2);
       for (int64_t c = b * 32; c < std::min(cols, b * 32 + 32); ++c) {
         const int v = q.codes[static_cast<size_t>(r * cols + c)];
         const int64_t j = c % 32;
         if (q8) {
-          codes[j] = static_cast<uint8_t>(static_cast<int8_t>(v));
+          code_byte(j) = static_cast<uint8_t>(static_cast<int8_t>(v));
         } else {
-          uint8_t& byte = codes[j % 16];
+          uint8_t& byte = code_byte(j % 16);
           byte = j < 16 ? static_cast<uint8_t>((byte & 0xf0) | (v + 8))
                         : static_cast<uint8_t>((byte & 0x0f) | ((v + 8) << 4));
         }

@@ -209,7 +209,7 @@ TEST_F(QuantizeModelTest, EveryTargetLoadsWithDocumentedTensors) {
         EXPECT_EQ(router.dtype, DType::kBF16);
         EXPECT_EQ(expert.dtype, to == QuantTarget::kQ8 ? DType::kI8 : DType::kU8);
         EXPECT_EQ(head.dtype, DType::kI8);  // Q4 keeps the head at Q8
-        EXPECT_EQ(q["layout"], "tiles_4x16");
+        EXPECT_EQ(q["layout"], "tiles_4x16_words");
         // Codes and scales in one tensor of tile groups (matrix.h).
         EXPECT_EQ(store.Find("model.layers.1.mlp.experts.0.up_proj.weight_scale"), nullptr);
         EXPECT_EQ(expert.shape, (std::vector<int64_t>{

@@ -78,14 +78,14 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
 // codes 4q..4q+3 of row i's block b; Q4 the same at b*512 + q*128 + i*4 for quads 0-3, each
 // byte's high nibble the code of quad q + 4 (the stored bytes as they are); dw[b*32 + i] is row
 // i's scale of block b. Rows past `valid` get zero codes and zero scales. Each group of 16 rows
-// is read 64 bytes per row at a time and transposed in registers (16-row gathers took 20-40% of
+// is read one word of each of a run's blocks (64 bytes) per row at a time and transposed in
+// registers (16-row gathers took 20-40% of
 // a prefill's product time; experts with few tokens each spent most of theirs there).
 R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
                                        float* dw) {
   const bool q8 = w.dtype == DType::kI8;
   const int64_t block_bytes = QuantBlockBytes(w.dtype);
-  // Blocks per 64-byte read of a row: 2 of Q8 (32 bytes each), 4 of Q4 (16 bytes each).
-  const int64_t per_read = q8 ? 2 : 4, block_dwords = 16 / per_read;
+  const int64_t block_words = block_bytes / 4;
   const __m512i flip = _mm512_set1_epi32(static_cast<int>(0x80808080u));
   const int64_t panel_block = PanelBlockBytes(w.dtype);
   for (int half = 0; half < 2; ++half) {
@@ -103,18 +103,15 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
         scales[i] = row.scales;
       }
       const int64_t b_run = k * kTileBlocks;
-      for (int64_t b = 0; b < run.nb; b += per_read) {
-        const int64_t nb = std::min<int64_t>(per_read, run.nb - b);
+      // Word q of the run's blocks 0 .. nb-1 is one contiguous read per row (matrix.h).
+      for (int64_t q = 0; q < block_words; ++q) {
         __m512i v[16];
-        LoadRows16(codes, run.code_stride, b * block_bytes, rows_here,
-                   static_cast<int>(nb * block_dwords), v);
+        LoadRows16(codes, run.code_stride, q * run.nb * 4, rows_here, static_cast<int>(run.nb), v);
         Transpose16x16(v);
-        for (int64_t j = 0; j < nb * block_dwords; ++j) {
-          uint8_t* dst = panel + (b_run + b + j / block_dwords) * panel_block + first * 4;
-          const int q = static_cast<int>(j % block_dwords);
+        for (int64_t b = 0; b < run.nb; ++b) {
+          uint8_t* dst = panel + (b_run + b) * panel_block + first * 4;
           // Padding rows stay zero: their scale is zero and their outputs are never stored.
-          _mm512_storeu_si512(dst + q * 128,
-                              q8 ? _mm512_maskz_xor_epi32(live, v[j], flip) : v[j]);
+          _mm512_storeu_si512(dst + q * 128, q8 ? _mm512_maskz_xor_epi32(live, v[b], flip) : v[b]);
         }
       }
       // Scales: the run's (up to 16) blocks of 16 rows in one transpose.

@@ -95,11 +95,13 @@ void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
       for (int64_t k = c0 / (kTileBlocks * kQuantBlock); k < qruns(); ++k) {
         const QuantRun run = Run(r, k);
         if (run.c0 >= c1) break;
+        uint8_t codes[kTileBlocks * kQuantBlock];
+        UninterleaveRun(run, dtype, codes);
         const int64_t lo = std::max(c0, run.c0), hi = std::min(c1, run.c1);
         for (int64_t c = lo; c < hi; ++c) {
           const int64_t j = c - run.c0;
-          const int code = dtype == DType::kI8 ? static_cast<int8_t>(run.codes[j])
-                                               : Q4Code(run.codes, j);
+          const int code = dtype == DType::kI8 ? static_cast<int8_t>(codes[j])
+                                               : Q4Code(codes, j);
           out[c - c0] = static_cast<float>(code) * HalfBitsToFloat(run.scales[j / kQuantBlock]);
         }
       }
@@ -245,13 +247,15 @@ R1_INLINE void RowsTile(const Matrix& w, int64_t r0, int64_t r1, const float* co
       case DType::kU8:
         for (int64_t k = 0; k < w.qruns(); ++k) {
           const QuantRun run = w.Run(r, k);
+          uint8_t codes[kTileBlocks * kQuantBlock];
+          UninterleaveRun(run, w.dtype, codes);
           const float* xs[NT];
           for (int t = 0; t < NT; ++t) xs[t] = x[t] + run.c0;
           if (w.dtype == DType::kI8)
-            DotSegment<NT>(LoadQ8{reinterpret_cast<const int8_t*>(run.codes), run.scales}, 0,
+            DotSegment<NT>(LoadQ8{reinterpret_cast<const int8_t*>(codes), run.scales}, 0,
                            run.c1 - run.c0, xs, acc);
           else
-            DotSegment<NT>(LoadQ4{run.codes, run.scales}, 0, run.c1 - run.c0, xs, acc);
+            DotSegment<NT>(LoadQ4{codes, run.scales}, 0, run.c1 - run.c0, xs, acc);
         }
         break;
       default:
@@ -597,13 +601,15 @@ R1_TARGET_AVX512 R1_INLINE void Rows(const Matrix& w, int64_t r0, int64_t r1,
       case DType::kU8:
         for (int64_t k = 0; k < w.qruns(); ++k) {
           const QuantRun run = w.Run(r, k);
+          alignas(64) uint8_t codes[kTileBlocks * kQuantBlock];
+          UninterleaveRun(run, w.dtype, codes);
           const float* xs[NT];
           for (int t = 0; t < NT; ++t) xs[t] = x[t] + run.c0;
           if (w.dtype == DType::kI8)
-            Q8Blocks<NT, U>(reinterpret_cast<const int8_t*>(run.codes), run.scales,
+            Q8Blocks<NT, U>(reinterpret_cast<const int8_t*>(codes), run.scales,
                             run.c1 - run.c0, xs, acc, tail);
           else
-            Q4Blocks<NT, U>(run.codes, run.scales, run.c1 - run.c0, xs, acc, tail);
+            Q4Blocks<NT, U>(codes, run.scales, run.c1 - run.c0, xs, acc, tail);
         }
         break;
       default:
@@ -636,11 +642,13 @@ R1_TARGET_AVX512 R1_INLINE void WidenQuantRange(const Matrix& w, int64_t r, int6
     if (run.c0 >= c1) break;
     const int64_t lo = std::max(c0, run.c0) - run.c0, hi = std::min(c1, run.c1) - run.c0;
     float* o = out + run.c0;
+    alignas(64) uint8_t codes[kTileBlocks * kQuantBlock];
+    UninterleaveRun(run, w.dtype, codes);
     if (w.dtype == DType::kI8) {
-      const int8_t* p = reinterpret_cast<const int8_t*>(run.codes);
+      const int8_t* p = reinterpret_cast<const int8_t*>(codes);
       WidenSegment(Q8Row{p, run.scales}, LoadQ8{p, run.scales}, lo, hi, o);
     } else {
-      WidenSegment(Q4Row{run.codes, run.scales}, LoadQ4{run.codes, run.scales}, lo, hi, o);
+      WidenSegment(Q4Row{codes, run.scales}, LoadQ4{codes, run.scales}, lo, hi, o);
     }
   }
 }
@@ -670,6 +678,13 @@ R1_TARGET_AVX512 bool WidenRange(const Matrix& w, int64_t r, int64_t c0, int64_t
   }
 }
 
+// Bytes [j, j + 16) of block b of a run (j a multiple of 4): four words nb words apart.
+R1_TARGET_AVX512 R1_INLINE __m128i RunWords4(const QuantRun& run, int64_t b, int64_t j) {
+  int32_t w[4];
+  for (int i = 0; i < 4; ++i) std::memcpy(&w[i], run.codes + RunByte(run.nb, b, j + 4 * i), 4);
+  return _mm_loadu_si128(reinterpret_cast<const __m128i*>(w));
+}
+
 // Per run, 128 columns at a time in 8 accumulators, the rows added in order; per row and block,
 // a x scale is formed once and each code vector added by one fused multiply-add.
 R1_TARGET_AVX512 void AxpyQuantRows(const Matrix& w, int64_t r0, int64_t r1, const float* a,
@@ -693,10 +708,9 @@ R1_TARGET_AVX512 void AxpyQuantRows(const Matrix& w, int64_t r0, int64_t r1, con
           __m512i code;
           if (q8) {
             code = _mm512_cvtepi8_epi32(
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(run.codes + j0 + 16 * v)));
+                RunWords4(run, b, (j0 + 16 * v) % kQuantBlock));
           } else {
-            const __m512i bytes = _mm512_cvtepu8_epi32(_mm_loadu_si128(
-                reinterpret_cast<const __m128i*>(run.codes + b * (kQuantBlock / 2))));
+            const __m512i bytes = _mm512_cvtepu8_epi32(RunWords4(run, b, 0));
             code = _mm512_sub_epi32((v & 1) ? _mm512_srli_epi32(bytes, 4)
                                             : _mm512_and_si512(bytes, _mm512_set1_epi32(15)),
                                     _mm512_set1_epi32(8));
@@ -709,9 +723,11 @@ R1_TARGET_AVX512 void AxpyQuantRows(const Matrix& w, int64_t r0, int64_t r1, con
       for (int64_t c = c0 + 16 * vecs; c < c1; ++c)
         for (int64_t r = r0; r < r1; ++r) {
           const QuantRun run = w.Run(r, k);
-          const int64_t j = c - run.c0;
-          const float value = q8 ? LoadQ8{reinterpret_cast<const int8_t*>(run.codes), run.scales}(j)
-                                 : LoadQ4{run.codes, run.scales}(j);
+          const int64_t j = c - run.c0, b = j / kQuantBlock, e = j % kQuantBlock;
+          const uint16_t scale = run.scales[b];
+          const float value =
+              q8 ? LoadQ8{reinterpret_cast<const int8_t*>(run.codes + RunByte(run.nb, b, e)), &scale}(0)
+                 : LoadQ4{run.codes + RunByte(run.nb, b, e & 15) - (e & 15), &scale}(e);
           out[c] += a[r - r0] * value;
         }
     }

@@ -41,18 +41,20 @@ using AlignedVector = std::vector<T, CacheLineAllocator<T>>;
 
 // One token's activations, quantized per block of 32: code = round(x / dx) in [-127, 127],
 // dx = max|x| / 127, laid out for the kernels. Each `vpdpbusd` multiplies unsigned weight bytes
-// (Q8: code + 128, Q4: nibble = code + 8) by these signed codes, so each int32 lane starts from a
-// bias that removes the offset: lane l of a chunk sums 4 (Q8) or 8 (Q4) products.
+// (Q8: code + 128, Q4: nibble = code + 8) by these signed codes in the weights' word-interleaved
+// order (matrix.h), so int32 lane l of every product sums block l of the run; each lane starts
+// from a bias that removes the offset. Per run of 16 blocks (512 elements; lanes past a short
+// last run hold zeros):
 struct Int8Activations {
   int64_t cols = 0;
-  AlignedVector<int8_t> code;     // natural order (the Q8 operand)
-  std::vector<float> dx;          // per block of 32
-  AlignedVector<int32_t> q8_bias;  // per 64 elements, 16 lanes: -128 x the sum of the lane's 4 codes
-  // Per 128 elements (4 blocks; a last chunk of 64 is zero-padded to the same size): 64 bytes
-  // multiplied by the low nibbles (byte k: element (k/16)*32 + k%16 of the chunk), then 64 by
-  // the high ones (element (k/16)*32 + 16 + k%16), so lane l covers block l/4 in both.
-  AlignedVector<int8_t> q4_code;
-  AlignedVector<int32_t> q4_bias; // per 128 elements, 16 lanes: -8 x the sum of the lane's 8 codes
+  AlignedVector<int8_t> code;  // natural order
+  // 16 per run: the blocks' scales, -128 x their sums of codes, -8 x the same.
+  AlignedVector<float> dx;
+  AlignedVector<int32_t> q8_bias, q4_bias;
+  // 512 bytes per run. Q8: word q (codes 4q .. 4q+3) of block l at byte 64q + 4l, q = 0..7.
+  // Q4, q = 0..3: codes 4q .. 4q+3 of block l at 128q + 4l (multiplied by the low nibbles of
+  // the weights' word q) and codes 16+4q .. 16+4q+3 at 128q + 64 + 4l (by the high ones).
+  AlignedVector<int8_t> q8_lanes, q4_lanes;
 };
 void QuantizeActivations(const float* x, int64_t cols, Int8Activations& out);
 

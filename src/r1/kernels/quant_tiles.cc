@@ -13,17 +13,25 @@ void StoreQuantRow(DType dtype, int64_t cols, int64_t r, const uint8_t* codes,
   m.data = dst;
   m.rows = r + 1;
   m.cols = cols;
+  const int64_t bb = QuantBlockBytes(dtype);
   for (int64_t k = 0; k < m.qruns(); ++k) {
     const QuantRun run = m.Run(r, k);
     uint8_t* out = const_cast<uint8_t*>(run.codes);
-    if (dtype == DType::kU8) {
-      std::memcpy(out, codes + (run.c0 / kQuantBlock) * 16, run.nb * 16);
-    } else {
-      // Q8 rows come unpadded; the tile's last block keeps its zeros past `cols`.
-      std::memcpy(out, codes + run.c0, run.c1 - run.c0);
-    }
-    std::memcpy(const_cast<uint16_t*>(run.scales), scales + run.c0 / kQuantBlock, run.nb * 2);
+    const int64_t b0 = run.c0 / kQuantBlock;
+    // Q8 rows come unpadded; the last block keeps its zeros past `cols`.
+    const int64_t have = dtype == DType::kU8 ? run.nb * bb : run.c1 - run.c0;
+    for (int64_t b = 0; b < run.nb; ++b)
+      for (int64_t j = 0; j < bb && b * bb + j < have; ++j)
+        out[RunByte(run.nb, b, j)] = codes[b0 * bb + b * bb + j];
+    std::memcpy(const_cast<uint16_t*>(run.scales), scales + b0, run.nb * 2);
   }
+}
+
+void UninterleaveRun(const QuantRun& run, DType dtype, uint8_t* out) {
+  const int64_t words = QuantBlockBytes(dtype) / 4;
+  for (int64_t q = 0; q < words; ++q)
+    for (int64_t b = 0; b < run.nb; ++b)
+      std::memcpy(out + b * words * 4 + q * 4, run.codes + (q * run.nb + b) * 4, 4);
 }
 
 }  // namespace r1

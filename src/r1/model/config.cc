@@ -262,9 +262,14 @@ Config ParseConfig(const nlohmann::json& j, const std::string& source) {
       if (q.Int("block_size", kQuantBlock) != kQuantBlock)
         q.Fail("block_size must be " + std::to_string(kQuantBlock));
       // Folders from before the tiles have no "layout"; their tensors are refused on loading
-      // with a hint to quantize again.
-      const std::string layout = q.Str("layout", "tiles_4x16");
-      if (layout != "tiles_4x16") q.Fail("layout must be \"tiles_4x16\", got \"" + layout + "\"");
+      // with a hint to quantize again. "tiles_4x16" (blocks in order inside a tile, before
+      // 2026-12-07) has the same tensor sizes, so it is refused here.
+      const std::string layout = q.Str("layout", "tiles_4x16_words");
+      if (layout == "tiles_4x16")
+        q.Fail("this folder was quantized by an earlier r1cpp (layout \"tiles_4x16\"); run "
+               "`r1 quantize` on the original checkpoint again");
+      if (layout != "tiles_4x16_words")
+        q.Fail("layout must be \"tiles_4x16_words\", got \"" + layout + "\"");
     }
   }
   return c;

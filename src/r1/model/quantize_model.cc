@@ -258,7 +258,7 @@ nlohmann::json QuantizationConfig(QuantTarget to) {
       return {{"quant_method", "r1cpp"},
               {"format", to == QuantTarget::kQ8 ? "q8_0" : "q4_0"},
               {"block_size", kQuantBlock},
-              {"layout", "tiles_4x16"}};
+              {"layout", "tiles_4x16_words"}};
     case QuantTarget::kBF16:
       break;
   }
