@@ -334,6 +334,20 @@ TEST(ConfigTest, QuantizationConfig) {
   ExpectParseError(j, {"weight_block_size"});
 }
 
+// r1cpp's own entry: the current tile layout loads; the block-order tiles of the same tensor
+// sizes (before 2026-12-07) are refused with the way out.
+TEST(ConfigTest, R1cppQuantizationLayouts) {
+  json j = DeepseekJson();
+  j["quantization_config"] = {{"quant_method", "r1cpp"}, {"format", "q4_0"}, {"block_size", 32},
+                              {"layout", "tiles_4x16_words"}};
+  Config c = ParseConfig(j, kSource);
+  EXPECT_EQ(c.quant_format, "q4_0");
+  j["quantization_config"]["layout"] = "tiles_4x16";
+  ExpectParseError(j, {"earlier r1cpp", "r1 quantize"});
+  j["quantization_config"]["layout"] = "rows";
+  ExpectParseError(j, {"tiles_4x16_words", "rows"});
+}
+
 // --- LoadConfig ------------------------------------------------------------------------------
 
 class TempDir {
