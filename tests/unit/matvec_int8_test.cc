@@ -162,6 +162,12 @@ TEST_P(Int8MatVec, MatchesIntegerReferenceOnOddShapes) {
           Int8MatVecReference(q.m, x.data(), n, want.data(), bias_or_null);
           MatMulReference(q.m, x.data(), n, exact.data(), bias_or_null);
           for (int64_t t = 0; t < n; ++t) {
+            // Tokens taken together (batched decode) give each token's own result to the bit.
+            std::vector<float> alone(rows);
+            MatMul(q.m, x.data() + t * cols, 1, alone.data(), pool, bias_or_null);
+            for (int64_t r = 0; r < rows; ++r)
+              ASSERT_EQ(got[t * rows + r], alone[r]) << "rows " << rows << " cols " << cols
+                                                      << " n " << n << " t " << t << " r " << r;
             std::vector<float> amax(cols / 32, 0.0f);
             for (int64_t c = 0; c < cols; ++c)
               amax[c / 32] = std::max(amax[c / 32], std::fabs(x[t * cols + c]));
