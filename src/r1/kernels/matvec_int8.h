@@ -4,7 +4,7 @@
 // path compute-bound at half the memory bandwidth. Each block's integer sum is exact; the only
 // new error is the activations' rounding to 8 bits (about 0.4% of a block's largest value),
 // measured in docs/quantization.md. Used by MatMul below kGemmMinTokens tokens when the CPU has
-// VNNI and the row length is a multiple of 64; SetInt8Activations(false) turns it off.
+// VNNI and the row length is a multiple of 32; SetInt8Activations(false) turns it off.
 #pragma once
 
 #include <cstddef>
