@@ -126,6 +126,11 @@ for f in "${RUN[@]}"; do
     extra=()
     r1dir=$WORK/models/$R1PREFIX-$f
     if [ "$f" = q4 ]; then extra=(--q4-head); r1dir=$WORK/models/$R1PREFIX-q4-q4head; fi
+    # A folder an earlier r1 wrote in a layout this one refuses is written again.
+    if [ -f "$r1dir/config.json" ] && ! "$R1" info -m "$r1dir" >/dev/null 2>&1; then
+      echo "$r1dir: refused by $R1 (an earlier layout?); quantizing again" >&2
+      rm -rf "$r1dir"
+    fi
     if [ ! -f "$r1dir/config.json" ]; then
       ensure_bf16
       echo "writing $r1dir (r1 quantize --to $f ${extra[*]:-})" >&2
