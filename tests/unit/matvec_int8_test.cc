@@ -102,10 +102,11 @@ TEST(Int8Activations, LayoutAndRounding) {
       for (int j = 0; j < 32; ++j) {
         const int want = b < blocks ? q.code[b * 32 + j] : 0;
         sum += want;
-        EXPECT_EQ(q.q8_lanes[run * 512 + (j / 4) * 64 + lane * 4 + j % 4], want) << cols << " " << b;
         const int e = j % 16;
-        EXPECT_EQ(q.q4_lanes[run * 512 + (e / 4) * 128 + (j < 16 ? 0 : 64) + lane * 4 + e % 4], want)
-            << cols << " " << b << " " << j;
+        const int64_t q8_at = run * 512 + (j / 4) * 64 + lane * 4 + j % 4;
+        const int64_t q4_at = run * 512 + (e / 4) * 128 + (j < 16 ? 0 : 64) + lane * 4 + e % 4;
+        EXPECT_EQ(q.q8_lanes[q8_at], want) << cols << " " << b << " " << j;
+        EXPECT_EQ(q.q4_lanes[q4_at], want) << cols << " " << b << " " << j;
       }
       EXPECT_EQ(q.q8_bias[b], -128 * sum);
       EXPECT_EQ(q.q4_bias[b], -8 * sum);

@@ -724,10 +724,11 @@ R1_TARGET_AVX512 void AxpyQuantRows(const Matrix& w, int64_t r0, int64_t r1, con
         for (int64_t r = r0; r < r1; ++r) {
           const QuantRun run = w.Run(r, k);
           const int64_t j = c - run.c0, b = j / kQuantBlock, e = j % kQuantBlock;
+          // The element's byte, addressed as the only one of a one-block row.
           const uint16_t scale = run.scales[b];
-          const float value =
-              q8 ? LoadQ8{reinterpret_cast<const int8_t*>(run.codes + RunByte(run.nb, b, e)), &scale}(0)
-                 : LoadQ4{run.codes + RunByte(run.nb, b, e & 15) - (e & 15), &scale}(e);
+          const uint8_t* byte = run.codes + RunByte(run.nb, b, q8 ? e : e & 15);
+          const float value = q8 ? LoadQ8{reinterpret_cast<const int8_t*>(byte), &scale}(0)
+                                 : LoadQ4{byte - (e & 15), &scale}(e);
           out[c] += a[r - r0] * value;
         }
     }

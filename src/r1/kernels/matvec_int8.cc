@@ -140,8 +140,11 @@ R1_TARGET_VNNI void QuantizeActivationsVnni(const float* x, int64_t cols, Int8Ac
     const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
     o.dx[b] = d;
     const __m512 vi = _mm512_set1_ps(inv);
-    const __m512i ia = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(a, vi)), hi_clamp), lo_clamp);
-    const __m512i ic = _mm512_max_epi32(_mm512_min_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(c, vi)), hi_clamp), lo_clamp);
+    auto codes = [&](__m512 v) R1_TARGET_VNNI {
+      const __m512i i = _mm512_cvtps_epi32(_mm512_mul_ps(v, vi));
+      return _mm512_max_epi32(_mm512_min_epi32(i, hi_clamp), lo_clamp);
+    };
+    const __m512i ia = codes(a), ic = codes(c);
     alignas(16) int32_t words[8];  // the block's codes, 4 per word
     _mm_store_si128(reinterpret_cast<__m128i*>(words), _mm512_cvtepi32_epi8(ia));
     _mm_store_si128(reinterpret_cast<__m128i*>(words + 4), _mm512_cvtepi32_epi8(ic));
@@ -174,26 +177,33 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline __m128 SumLanes(const __m51
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+// Each byte's bits 4-7 moved to bits 0-3, bits 4-7 cleared (GFNI: one instruction).
+template <bool kGfni>
+R1_TARGET_VNNI __attribute__((always_inline)) inline __m512i HighNibbles(__m512i v) {
+  if constexpr (kGfni)
+    return _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(0x1020408000000000), 0);
+  return _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(15));
+}
+
 // Rows r .. r+R-1 (one tile group) against one token, lane i of the result row r+i's dot product
 // (no bias). Per run, each row's word-interleaved codes (matrix.h) go through `vpdpbusd` against
 // the activations' lanes, so int32 lane l ends with block l's exact sum; then one conversion and
 // one multiply-add by (token scale x weight scale) per row, lane by lane. kFull: a whole run of
 // 16 blocks (the short last run of a row loads nb words per read, the other lanes zero).
 template <int R, bool kQ4, bool kGfni, bool kFull>
-R1_TARGET_VNNI __attribute__((always_inline)) inline void RunDotsOne(const QuantRun& run, const int8_t* xl,
-                                                                  const int32_t* xb, const float* xd,
-                                                                  __m512* acc) {
+R1_TARGET_VNNI __attribute__((always_inline)) inline void RunDotsOne(
+    const QuantRun& run, const int8_t* xl, const int32_t* xb, const float* xd, __m512* acc) {
   const __m512i nib = _mm512_set1_epi8(15), flip = _mm512_set1_epi8(static_cast<char>(0x80));
   const __mmask16 m = kFull ? 0xffff : static_cast<__mmask16>((1u << run.nb) - 1);
   const int64_t word_stride = run.nb * 4;
   auto load = [&](const uint8_t* p) R1_TARGET_VNNI {
-    if (kPrefetchBytes) _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes), _MM_HINT_T0);
     return kFull ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi32(m, p);
   };
   const __m512i bias = _mm512_loadu_si512(xb);
   const __m512 d = _mm512_loadu_ps(xd);
   const uint8_t* scales = reinterpret_cast<const uint8_t*>(run.scales);
-  if (kPrefetchBytes) _mm_prefetch(reinterpret_cast<const char*>(scales + kPrefetchBytes), _MM_HINT_T0);
+  _mm_prefetch(reinterpret_cast<const char*>(scales + kPrefetchBytes), _MM_HINT_T0);
 #pragma GCC unroll 4
   for (int i = 0; i < R; ++i) {
     const uint8_t* p = run.codes + i * run.code_stride;
@@ -202,12 +212,7 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline void RunDotsOne(const Quant
 #pragma GCC unroll 4
       for (int q = 0; q < 4; ++q) {
         const __m512i v = load(p + q * word_stride);
-        const __m512i lo = _mm512_and_si512(v, nib);
-        __m512i hi;
-        if constexpr (kGfni)  // each byte's bits 4-7 moved to bits 0-3, bits 4-7 cleared
-          hi = _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(0x1020408000000000), 0);
-        else
-          hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+        const __m512i lo = _mm512_and_si512(v, nib), hi = HighNibbles<kGfni>(v);
         d0 = _mm512_dpbusd_epi32(d0, lo, _mm512_load_si512(xl + 128 * q));
         d1 = _mm512_dpbusd_epi32(d1, hi, _mm512_load_si512(xl + 128 * q + 64));
       }
@@ -248,10 +253,10 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline __m128 Dots(const Matrix& w
   return SumLanes<R>(acc);
 }
 
-// The same for T tokens (2 or 3) at once (DotsTokens). Word q of the activations is loaded once for all
-// rows, and word q of a row's codes (a Q4 word split into nibbles) once for all tokens: token
-// after token, with every operand loaded per use, batched decode was bound by loads at 1.2
-// `vpdpbusd` per cycle of the 2 the INT8 peak runs. (One token keeps RunDotsOne's row-by-row
+// The same for T tokens (2 or 3) at once (DotsTokens). Word q of the activations is loaded once
+// for all rows, and word q of a row's codes (a Q4 word split into nibbles) once for all tokens:
+// token after token, with every operand loaded per use, batched decode was bound by loads at
+// 1.2 `vpdpbusd` per cycle of the 2 the INT8 peak runs. (One token keeps RunDotsOne's row-by-row
 // order: walking the tile word by word across its rows made decode steps 13% longer.) The
 // sums are exact and the float steps those of RunDotsOne, so a token's result does not depend
 // on the tokens beside it.
@@ -281,15 +286,10 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline void RunDots(
 #pragma GCC unroll 4
     for (int i = 0; i < R; ++i) {
       const uint8_t* src = run.codes + i * run.code_stride + q * word_stride;
-      if (kPrefetchBytes) _mm_prefetch(reinterpret_cast<const char*>(src + kPrefetchBytes), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(src + kPrefetchBytes), _MM_HINT_T0);
       const __m512i v = kFull ? _mm512_loadu_si512(src) : _mm512_maskz_loadu_epi32(m, src);
       if constexpr (kQ4) {
-        const __m512i lo = _mm512_and_si512(v, nib);
-        __m512i hi;
-        if constexpr (kGfni)  // each byte's bits 4-7 moved to bits 0-3, bits 4-7 cleared
-          hi = _mm512_gf2p8affine_epi64_epi8(v, _mm512_set1_epi64(0x1020408000000000), 0);
-        else
-          hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), nib);
+        const __m512i lo = _mm512_and_si512(v, nib), hi = HighNibbles<kGfni>(v);
         for (int t = 0; t < T; ++t) {
           d[i][t] = _mm512_dpbusd_epi32(d[i][t], lo, xa[t]);
           d[i][t] = _mm512_dpbusd_epi32(d[i][t], hi, xb[t]);
@@ -338,7 +338,8 @@ template <int R, bool kQ4, bool kGfni>
 R1_TARGET_VNNI void RowGroupTyped(const Matrix& w, int64_t r, const Int8Activations* x, int64_t n,
                                   float* y, int64_t y_stride, __m128 b) {
   int64_t t = 0;
-  for (; t + 3 <= n; t += 3) DotsTokens<R, 3, kQ4, kGfni>(w, r, x + t, y + t * y_stride, y_stride, b);
+  for (; t + 3 <= n; t += 3)
+    DotsTokens<R, 3, kQ4, kGfni>(w, r, x + t, y + t * y_stride, y_stride, b);
   if (n - t == 2) DotsTokens<R, 2, kQ4, kGfni>(w, r, x + t, y + t * y_stride, y_stride, b);
   if (n - t == 1) {
     const __mmask8 m = static_cast<__mmask8>((1u << R) - 1);
@@ -353,8 +354,9 @@ R1_TARGET_VNNI void RowGroup(const Matrix& w, int64_t r, const Int8Activations* 
   const __m128 b = bias ? _mm_maskz_loadu_ps(m, bias + r) : _mm_setzero_ps();
   const bool q4 = w.dtype == DType::kU8, gfni = CpuHasGfni();
   if (n == 1) {  // decode: the one-token kernel straight away
-    const __m128 v = q4 ? (gfni ? Dots<R, true, true>(w, r, x[0]) : Dots<R, true, false>(w, r, x[0]))
-                        : Dots<R, false, false>(w, r, x[0]);
+    const __m128 v = !q4  ? Dots<R, false, false>(w, r, x[0])
+                     : gfni ? Dots<R, true, true>(w, r, x[0])
+                            : Dots<R, true, false>(w, r, x[0]);
     _mm_mask_storeu_ps(y + r, m, _mm_add_ps(v, b));
   } else if (!q4)
     RowGroupTyped<R, false, false>(w, r, x, n, y, y_stride, b);
