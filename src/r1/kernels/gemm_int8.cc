@@ -79,8 +79,8 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
 // byte's high nibble the code of quad q + 4 (the stored bytes as they are); dw[b*32 + i] is row
 // i's scale of block b. Rows past `valid` get zero codes and zero scales. Each group of 16 rows
 // is read one word of each of a run's blocks (64 bytes) per row at a time and transposed in
-// registers (16-row gathers took 20-40% of
-// a prefill's product time; experts with few tokens each spent most of theirs there).
+// registers (16-row gathers took 20-40% of a prefill's product time; experts with few tokens
+// each spent most of theirs there).
 R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
                                        float* dw) {
   const bool q8 = w.dtype == DType::kI8;
