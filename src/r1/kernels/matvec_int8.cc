@@ -257,7 +257,7 @@ R1_TARGET_VNNI __attribute__((always_inline)) inline __m128 Dots(const Matrix& w
 // for all rows, and word q of a row's codes (a Q4 word split into nibbles) once for all tokens:
 // token after token, with every operand loaded per use, batched decode was bound by loads at
 // 1.2 `vpdpbusd` per cycle of the 2 the INT8 peak runs. (One token keeps RunDotsOne's row-by-row
-// order: walking the tile word by word across its rows made decode steps 13% longer.) The
+// order: walking the tile word by word across its rows measured slower in decode steps.) The
 // sums are exact and the float steps those of RunDotsOne, so a token's result does not depend
 // on the tokens beside it.
 template <int R, int T, bool kQ4, bool kGfni, bool kFull>
