@@ -29,8 +29,8 @@ inline constexpr int kQuantBlock = 32;
 // bytes 4q .. 4q+3 as the encoder writes them) is word q * nb + b of the run. So one 64-byte
 // load holds one word of each of 16 blocks, and the decode kernel's `vpdpbusd` sums each block
 // in its own int32 lane: one conversion and one scale multiply per row per 512 elements instead
-// of three vector operations per 64 bytes. Decode steps of the Qwen-1.5B shape took 15% less
-// time in Q4 and 2-8% less in Q8 (docs/performance.md).
+// of three vector operations per 64 bytes. Decode steps of the Qwen-1.5B shape took 8-11% less
+// time in Q4 and 0-10% less in Q8 (docs/performance.md).
 inline constexpr int kTileRows = 4;
 inline constexpr int kTileBlocks = 16;
 inline constexpr int64_t kTileScaleBytes = kTileRows * kTileBlocks * 2;
