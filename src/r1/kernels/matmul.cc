@@ -9,6 +9,7 @@
 #include "r1/kernels/gemm.h"
 #include "r1/kernels/gemm_bf16.h"
 #include "r1/kernels/gemm_int8.h"
+#include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/ops.h"
 #include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/simd.h"
@@ -315,6 +316,30 @@ R1_INLINE void RowRange(const Matrix& w, int64_t r0, int64_t r1, const float* x,
 // registers, and gathers BF16/FP8 lanes one by one, so prefill ran at a few percent of peak.
 namespace avx512 {
 
+// UninterleaveRun in registers: the run's words q (one per block, nb of them) are the rows of
+// a 16x16 transpose whose rows past the block's words are zero, so row b comes out holding
+// block b's words in order. For the float-activation products (R1_INT8_ACTIVATIONS=0, AVX-512
+// without VNNI), whose block loops want the encoder's order: about 25% faster than the word by
+// word copy in Q8, the same in Q4; those products still take 1.4-1.6x their time on the
+// block-order tiles (one thread, weights in L2).
+R1_TARGET_AVX512 R1_INLINE void UninterleaveRunAvx512(const QuantRun& run, DType dtype,
+                                                       uint8_t* out) {
+  const int words = static_cast<int>(QuantBlockBytes(dtype) / 4);
+  const __mmask16 m = static_cast<__mmask16>(run.nb >= 16 ? 0xffff : (1u << run.nb) - 1);
+  __m512i v[16];
+  for (int q = 0; q < 16; ++q)
+    v[q] = q < words ? _mm512_maskz_loadu_epi32(m, run.codes + q * run.nb * 4) : _mm512_setzero_si512();
+  Transpose16x16(v);
+  for (int64_t b = 0; b < run.nb; ++b) {
+    // 16-byte stores, as the kernels load 16 bytes at a time: a load from inside a wider
+    // store waits for it to reach the cache instead of being forwarded.
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + b * words * 4), _mm512_castsi512_si128(v[b]));
+    if (words == 8)
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + b * 32 + 16), _mm512_extracti32x4_epi32(v[b], 1));
+  }
+}
+
+
 struct F32Row {
   const float* p;
   R1_TARGET_AVX512 R1_INLINE __m512 Load(int64_t c) const { return _mm512_loadu_ps(p + c); }
@@ -602,7 +627,7 @@ R1_TARGET_AVX512 R1_INLINE void Rows(const Matrix& w, int64_t r0, int64_t r1,
         for (int64_t k = 0; k < w.qruns(); ++k) {
           const QuantRun run = w.Run(r, k);
           alignas(64) uint8_t codes[kTileBlocks * kQuantBlock];
-          UninterleaveRun(run, w.dtype, codes);
+          UninterleaveRunAvx512(run, w.dtype, codes);
           const float* xs[NT];
           for (int t = 0; t < NT; ++t) xs[t] = x[t] + run.c0;
           if (w.dtype == DType::kI8)
@@ -643,7 +668,7 @@ R1_TARGET_AVX512 R1_INLINE void WidenQuantRange(const Matrix& w, int64_t r, int6
     const int64_t lo = std::max(c0, run.c0) - run.c0, hi = std::min(c1, run.c1) - run.c0;
     float* o = out + run.c0;
     alignas(64) uint8_t codes[kTileBlocks * kQuantBlock];
-    UninterleaveRun(run, w.dtype, codes);
+    UninterleaveRunAvx512(run, w.dtype, codes);
     if (w.dtype == DType::kI8) {
       const int8_t* p = reinterpret_cast<const int8_t*>(codes);
       WidenSegment(Q8Row{p, run.scales}, LoadQ8{p, run.scales}, lo, hi, o);

@@ -27,11 +27,26 @@ void StoreQuantRow(DType dtype, int64_t cols, int64_t r, const uint8_t* codes,
   }
 }
 
+namespace {
+
+// Block by block, its kWords words from nb words apart: a constant inner trip count that the
+// compiler unrolls into one contiguous store per block.
+template <int kWords>
+void UninterleaveWords(const uint8_t* codes, int64_t nb, uint8_t* out) {
+  for (int64_t b = 0; b < nb; ++b) {
+    uint32_t block[kWords];
+    for (int q = 0; q < kWords; ++q) std::memcpy(&block[q], codes + (q * nb + b) * 4, 4);
+    std::memcpy(out + b * kWords * 4, block, sizeof block);
+  }
+}
+
+}  // namespace
+
 void UninterleaveRun(const QuantRun& run, DType dtype, uint8_t* out) {
-  const int64_t words = QuantBlockBytes(dtype) / 4;
-  for (int64_t q = 0; q < words; ++q)
-    for (int64_t b = 0; b < run.nb; ++b)
-      std::memcpy(out + b * words * 4 + q * 4, run.codes + (q * run.nb + b) * 4, 4);
+  if (dtype == DType::kU8)
+    UninterleaveWords<4>(run.codes, run.nb, out);
+  else
+    UninterleaveWords<8>(run.codes, run.nb, out);
 }
 
 }  // namespace r1
