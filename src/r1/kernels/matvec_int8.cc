@@ -352,15 +352,9 @@ R1_TARGET_VNNI void RowGroup(const Matrix& w, int64_t r, const Int8Activations* 
                              float* y, int64_t y_stride, const float* bias) {
   const __mmask8 m = static_cast<__mmask8>((1u << R) - 1);
   const __m128 b = bias ? _mm_maskz_loadu_ps(m, bias + r) : _mm_setzero_ps();
-  const bool q4 = w.dtype == DType::kU8, gfni = CpuHasGfni();
-  if (n == 1) {  // decode: the one-token kernel straight away
-    const __m128 v = !q4  ? Dots<R, false, false>(w, r, x[0])
-                     : gfni ? Dots<R, true, true>(w, r, x[0])
-                            : Dots<R, true, false>(w, r, x[0]);
-    _mm_mask_storeu_ps(y + r, m, _mm_add_ps(v, b));
-  } else if (!q4)
+  if (w.dtype == DType::kI8)
     RowGroupTyped<R, false, false>(w, r, x, n, y, y_stride, b);
-  else if (gfni)
+  else if (CpuHasGfni())
     RowGroupTyped<R, true, true>(w, r, x, n, y, y_stride, b);
   else
     RowGroupTyped<R, true, false>(w, r, x, n, y, y_stride, b);
