@@ -10,6 +10,7 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
+#include "r1/kernels/matvec_int8_internal.h"
 #include "r1/kernels/simd.h"
 
 #if defined(__x86_64__)
@@ -22,12 +23,6 @@ namespace r1 {
 
 namespace {
 
-constexpr int64_t kRunBytes = kTileBlocks * kQuantBlock;  // one run's activation lanes
-// Software prefetch distance along the weights. A group's tiles are contiguous, so this runs
-// ahead of the hardware prefetchers, which stop at 4 KiB pages: without it two threads read
-// DRAM at 0.72-0.85 of a plain read loop, with it 0.90-1.1 (2-8 KiB measured; 16 KiB, right
-// for the earlier block-order kernel, was lower).
-constexpr int64_t kPrefetchBytes = 4096;
 
 std::atomic<bool>& Enabled() {
   static std::atomic<bool> on = [] {
@@ -68,12 +63,12 @@ void SetInt8Activations(bool on) { Enabled() = on; }
 bool Int8ActivationsEnabled() { return Enabled(); }
 
 bool Int8MatVecApplies(const Matrix& w) {
-  return w.quantized() && w.data && w.cols > 0 && w.cols % kQuantBlock == 0 && CpuHasAvx512Vnni();
+  return w.quantized() && w.data && w.cols > 0 && w.cols % kQuantBlock == 0 &&
+         (CpuHasAvx512Vnni() || DetectIsa() >= IsaLevel::kAvx2);
 }
 
-namespace {
+namespace int8_detail {
 
-// Sizes the buffers (the padding lanes zero); returns the number of runs.
 int64_t PrepareActivations(int64_t cols, Int8Activations& o) {
   if (cols % kQuantBlock) throw Error("QuantizeActivations: row length must be a multiple of 32");
   const int64_t runs = (cols / kQuantBlock + kTileBlocks - 1) / kTileBlocks;
@@ -87,20 +82,28 @@ int64_t PrepareActivations(int64_t cols, Int8Activations& o) {
   return runs;
 }
 
-// Spreads block b's codes (the natural-order `code`) over the lane layouts, with its biases.
-void SpreadBlock(const int8_t* code, int64_t b, Int8Activations& o) {
+void SpreadBlock(int64_t b, int code_sum, Int8Activations& o) {
+  int32_t words[8];  // the block's codes, 4 per word
+  std::memcpy(words, o.code.data() + b * kQuantBlock, kQuantBlock);
   int8_t* q8 = o.q8_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
   int8_t* q4 = o.q4_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
-  int sum = 0;
-  for (int j = 0; j < kQuantBlock; ++j) {
-    sum += code[j];
-    q8[(j / 4) * 64 + j % 4] = code[j];
-    const int e = j % 16;
-    q4[(e / 4) * 128 + (j < 16 ? 0 : 64) + e % 4] = code[j];
+  for (int q = 0; q < 8; ++q) std::memcpy(q8 + 64 * q, words + q, 4);
+  for (int q = 0; q < 4; ++q) {
+    std::memcpy(q4 + 128 * q, words + q, 4);
+    std::memcpy(q4 + 128 * q + 64, words + 4 + q, 4);
   }
-  o.q8_bias[b] = -128 * sum;
-  o.q4_bias[b] = -8 * sum;
+  o.q8_bias[b] = -128 * code_sum;
+  o.q4_bias[b] = -8 * code_sum;
 }
+
+}  // namespace int8_detail
+
+namespace {
+
+using int8_detail::kPrefetchBytes;
+using int8_detail::kRunBytes;
+using int8_detail::PrepareActivations;
+using int8_detail::SpreadBlock;
 
 void QuantizeActivationsScalar(const float* x, int64_t cols, Int8Activations& o) {
   PrepareActivations(cols, o);
@@ -111,9 +114,12 @@ void QuantizeActivationsScalar(const float* x, int64_t cols, Int8Activations& o)
     const float d = amax / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
     o.dx[b] = d;
     int8_t* c = o.code.data() + b * kQuantBlock;
-    for (int j = 0; j < kQuantBlock; ++j)
+    int sum = 0;
+    for (int j = 0; j < kQuantBlock; ++j) {
       c[j] = static_cast<int8_t>(std::clamp(std::nearbyint(xb[j] * inv), -127.0f, 127.0f));
-    SpreadBlock(c, b, o);
+      sum += c[j];
+    }
+    SpreadBlock(b, sum, o);
   }
 }
 
@@ -145,20 +151,10 @@ R1_TARGET_VNNI void QuantizeActivationsVnni(const float* x, int64_t cols, Int8Ac
       return _mm512_max_epi32(_mm512_min_epi32(i, hi_clamp), lo_clamp);
     };
     const __m512i ia = codes(a), ic = codes(c);
-    alignas(16) int32_t words[8];  // the block's codes, 4 per word
-    _mm_store_si128(reinterpret_cast<__m128i*>(words), _mm512_cvtepi32_epi8(ia));
-    _mm_store_si128(reinterpret_cast<__m128i*>(words + 4), _mm512_cvtepi32_epi8(ic));
-    std::memcpy(o.code.data() + b * kQuantBlock, words, kQuantBlock);
-    int8_t* q8 = o.q8_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
-    int8_t* q4 = o.q4_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
-    for (int q = 0; q < 8; ++q) std::memcpy(q8 + 64 * q, words + q, 4);
-    for (int q = 0; q < 4; ++q) {
-      std::memcpy(q4 + 128 * q, words + q, 4);
-      std::memcpy(q4 + 128 * q + 64, words + 4 + q, 4);
-    }
-    const int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(ia, ic));
-    o.q8_bias[b] = -128 * sum;
-    o.q4_bias[b] = -8 * sum;
+    int8_t* out = o.code.data() + b * kQuantBlock;
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm512_cvtepi32_epi8(ia));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16), _mm512_cvtepi32_epi8(ic));
+    SpreadBlock(b, _mm512_reduce_add_epi32(_mm512_add_epi32(ia, ic)), o);
   }
 }
 
@@ -383,6 +379,7 @@ R1_TARGET_VNNI void RowsVnni(const Matrix& w, int64_t r0, int64_t r1, const Int8
 void QuantizeActivations(const float* x, int64_t cols, Int8Activations& o) {
 #if defined(__x86_64__)
   if (CpuHasAvx512Vnni()) return QuantizeActivationsVnni(x, cols, o);
+  if (DetectIsa() >= IsaLevel::kAvx2) return int8_detail::QuantizeActivationsAvx2(x, cols, o);
 #endif
   QuantizeActivationsScalar(x, cols, o);
 }
@@ -390,9 +387,12 @@ void QuantizeActivations(const float* x, int64_t cols, Int8Activations& o) {
 void Int8MatVecRows(const Matrix& w, int64_t r0, int64_t r1, const Int8Activations* x, int64_t n,
                     float* y, int64_t y_stride, const float* bias) {
 #if defined(__x86_64__)
-  if (Int8MatVecApplies(w)) return RowsVnni(w, r0, r1, x, n, y, y_stride, bias);
+  if (Int8MatVecApplies(w)) {
+    if (CpuHasAvx512Vnni()) return RowsVnni(w, r0, r1, x, n, y, y_stride, bias);
+    return int8_detail::Int8RowsAvx2(w, r0, r1, x, n, y, y_stride, bias);
+  }
 #endif
-  throw Error(w.name + ": the int8 activation path needs AVX512-VNNI and rows of 32k elements");
+  throw Error(w.name + ": the int8 activation path needs AVX2 and rows of 32k elements");
 }
 
 void Int8MatVecReference(const Matrix& w, const float* x, int64_t n, float* y, const float* bias) {

@@ -20,7 +20,7 @@ IsaLevel DetectIsa() {
     if (const char* cap = std::getenv("R1_ISA")) {
       const std::string s = cap;
       IsaLevel want = s == "baseline" ? IsaLevel::kBaseline
-                      : s == "avx2"   ? IsaLevel::kAvx2
+                      : s == "avx2" || s == "avxvnni" ? IsaLevel::kAvx2
                                       : IsaLevel::kAvx512;
       if (want < best) best = want;
     }
@@ -32,6 +32,19 @@ IsaLevel DetectIsa() {
 bool CpuHasAvx512Vnni() {
 #if defined(__x86_64__)
   static const bool yes = DetectIsa() == IsaLevel::kAvx512 && __builtin_cpu_supports("avx512vnni");
+  return yes;
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvxVnni() {
+#if defined(__x86_64__)
+  static const bool yes = [] {
+    const char* cap = std::getenv("R1_ISA");
+    if (cap && (std::string(cap) == "avx2" || std::string(cap) == "baseline")) return false;
+    return DetectIsa() >= IsaLevel::kAvx2 && __builtin_cpu_supports("avxvnni");
+  }();
   return yes;
 #else
   return false;

@@ -14,23 +14,30 @@
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
 #define R1_TARGET_AVX512_BF16 \
   __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512bf16,avx2,fma,f16c,bmi2")))
+#define R1_TARGET_AVX_VNNI __attribute__((target("avx2,fma,f16c,bmi2,avxvnni")))
 #else
 #define R1_TARGET_AVX512
 #define R1_TARGET_AVX2
 #define R1_TARGET_AVX512_VNNI
 #define R1_TARGET_AVX512_BF16
+#define R1_TARGET_AVX_VNNI
 #endif
 
 namespace r1 {
 
 enum class IsaLevel { kBaseline, kAvx2, kAvx512 };
 
-// The level used by the kernels; R1_ISA=baseline|avx2|avx512 in the environment caps it.
+// The level used by the kernels; R1_ISA=baseline|avx2|avxvnni|avx512 in the environment caps it
+// (avxvnni is the AVX2 level with AVX-VNNI allowed, avx2 without it).
 IsaLevel DetectIsa();
 const char* IsaName(IsaLevel level);
 
 // AVX-512 (not capped by R1_ISA) plus VNNI's int8 dot products (`vpdpbusd`).
 bool CpuHasAvx512Vnni();
+// AVX-VNNI: `vpdpbusd` on 256-bit vectors, without AVX-512 (Alder Lake and later Intel client
+// CPUs; Zen 5 has it beside AVX-512). True where the level is AVX2 or above and R1_ISA is not
+// avx2 or baseline.
+bool CpuHasAvxVnni();
 // AVX-512 (not capped by R1_ISA) plus BF16 dot products (`vdpbf16ps`).
 bool CpuHasAvx512Bf16();
 
