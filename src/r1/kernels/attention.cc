@@ -127,6 +127,104 @@ R1_TARGET_AVX512 void ValuesFewRows(const float* w, int64_t rows, const float* v
   }
   for (; t < keys; ++t) ValuesKeys<1>(w, rows, keys, t, v, stride, dv, out);
 }
+
+// The same kernels on 8-wide AVX2 vectors (masked tails through vmaskmovps), for CPUs without
+// AVX-512. Without them those CPUs ran every decode attention through sgemm, whose result for a
+// query row changed with the number of rows in the call.
+namespace avx2 {
+
+R1_TARGET_AVX2 R1_INLINE __m256i TailMask(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n, 8))),
+                            _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+R1_TARGET_AVX2 R1_INLINE float Sum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
+}
+
+template <int NR, int NT>
+R1_TARGET_AVX2 void ScoresBlock(const float* q, int64_t dim, const float* k, int64_t stride,
+                                int64_t keys, float* scores) {
+  __m256 acc[NR][NT];
+#pragma GCC unroll 4
+  for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_setzero_ps();
+  for (int64_t c = 0; c < dim; c += 8) {
+    const __m256i m = TailMask(dim - c);
+    __m256 kv[NT];
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) kv[j] = _mm256_maskload_ps(k + j * stride + c, m);
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; ++i) {
+      const __m256 qv = _mm256_maskload_ps(q + i * dim + c, m);
+#pragma GCC unroll 4
+      for (int j = 0; j < NT; ++j) acc[i][j] = _mm256_fmadd_ps(qv, kv[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < NR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) scores[i * keys + j] = Sum(acc[i][j]);
+}
+
+R1_TARGET_AVX2 R1_INLINE void PrefetchRows(const float* base, int64_t t, int64_t keys,
+                                           int64_t stride, int64_t width) {
+  const uintptr_t p = reinterpret_cast<uintptr_t>(base);
+  for (int64_t j = t; j < std::min(keys, t + 4); ++j)
+    for (int64_t c = 0; c < width; c += 16)
+      _mm_prefetch(reinterpret_cast<const char*>(p + (j * stride + c) * sizeof(float)), _MM_HINT_T0);
+}
+
+R1_TARGET_AVX2 void ScoresFewRows(const float* q, int64_t rows, const float* k, int64_t stride,
+                                  int64_t dim, int64_t keys, float* scores) {
+  int64_t t = 0;
+  for (; t + 4 <= keys; t += 4) {
+    PrefetchRows(k, t + kKeysAhead, keys, stride, dim);
+    int64_t r = 0;
+    for (; r + 2 <= rows; r += 2)
+      ScoresBlock<2, 4>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
+    for (; r < rows; ++r)
+      ScoresBlock<1, 4>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
+  }
+  for (; t < keys; ++t)
+    for (int64_t r = 0; r < rows; ++r)
+      ScoresBlock<1, 1>(q + r * dim, dim, k + t * stride, stride, keys, scores + r * keys + t);
+}
+
+template <int NT>
+R1_TARGET_AVX2 void ValuesKeys(const float* w, int64_t rows, int64_t keys, int64_t t,
+                               const float* v, int64_t stride, int64_t dv, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    __m256 wb[NT];
+#pragma GCC unroll 4
+    for (int j = 0; j < NT; ++j) wb[j] = _mm256_set1_ps(w[r * keys + t + j]);
+    float* o = out + r * dv;
+    for (int64_t c = 0; c < dv; c += 8) {
+      const __m256i m = TailMask(dv - c);
+      __m256 acc = _mm256_maskload_ps(o + c, m);
+#pragma GCC unroll 4
+      for (int j = 0; j < NT; ++j)
+        acc = _mm256_fmadd_ps(wb[j], _mm256_maskload_ps(v + (t + j) * stride + c, m), acc);
+      _mm256_maskstore_ps(o + c, m, acc);
+    }
+  }
+}
+
+R1_TARGET_AVX2 void ValuesFewRows(const float* w, int64_t rows, const float* v, int64_t stride,
+                                  int64_t keys, int64_t dv, float* out) {
+  std::fill(out, out + rows * dv, 0.0f);
+  int64_t t = 0;
+  for (; t + 4 <= keys; t += 4) {
+    PrefetchRows(v, t + kKeysAhead, keys, stride, dv);
+    ValuesKeys<4>(w, rows, keys, t, v, stride, dv, out);
+  }
+  for (; t < keys; ++t) ValuesKeys<1>(w, rows, keys, t, v, stride, dv, out);
+}
+
+}  // namespace avx2
 #pragma GCC diagnostic pop
 #endif
 
@@ -136,33 +234,35 @@ namespace {
 
 // Scores of `rows` query rows against `keys` keys, `weigh(r, scores_row)` turning row r's scores
 // into the weights of its values, then out = weights V: the few-row kernels straight from the
-// cache for up to kFewRows rows with AVX-512, else two sgemm calls.
+// cache for up to kFewRows rows (AVX-512 or AVX2), else two sgemm calls.
 template <class Weigh>
 void Attend(const float* q, int64_t rows, int64_t keys, const float* k, const float* v,
             int64_t kv_stride, int64_t dim, int64_t dv, float* out, const Weigh& weigh) {
   thread_local std::vector<float> scores;
   if (scores.size() < static_cast<size_t>(rows * keys)) scores.resize(rows * keys);
 #if defined(__x86_64__)
-  static const bool avx512 = DetectIsa() == IsaLevel::kAvx512;
-  const bool few = avx512 && rows <= kFewRows;
-#else
-  const bool few = false;
-#endif
-  if (few) {
-#if defined(__x86_64__)
-    ScoresFewRows(q, rows, k, kv_stride, dim, keys, scores.data());
-#endif
-  } else {
-    GemmNTSerial(rows, keys, dim, q, dim, k, kv_stride, scores.data(), keys, 0.0f);
+  static const IsaLevel isa = DetectIsa();
+  if (rows <= kFewRows && isa >= IsaLevel::kAvx2) {
+    const bool wide = isa == IsaLevel::kAvx512;
+    (wide ? ScoresFewRows : avx2::ScoresFewRows)(q, rows, k, kv_stride, dim, keys, scores.data());
+    for (int64_t r = 0; r < rows; ++r) weigh(r, scores.data() + r * keys);
+    (wide ? ValuesFewRows : avx2::ValuesFewRows)(scores.data(), rows, v, kv_stride, keys, dv, out);
+    return;
   }
+#endif
+  if (rows <= kFewRows) {
+    // Portable: one row per sgemm call, so a row's result never depends on its neighbours.
+    for (int64_t r = 0; r < rows; ++r) {
+      float* s = scores.data() + r * keys;
+      GemmNTSerial(1, keys, dim, q + r * dim, dim, k, kv_stride, s, keys, 0.0f);
+      weigh(r, s);
+      GemmNNSerial(1, dv, keys, s, keys, v, kv_stride, out + r * dv, dv, 0.0f);
+    }
+    return;
+  }
+  GemmNTSerial(rows, keys, dim, q, dim, k, kv_stride, scores.data(), keys, 0.0f);
   for (int64_t r = 0; r < rows; ++r) weigh(r, scores.data() + r * keys);
-  if (few) {
-#if defined(__x86_64__)
-    ValuesFewRows(scores.data(), rows, v, kv_stride, keys, dv, out);
-#endif
-  } else {
-    GemmNNSerial(rows, dv, keys, scores.data(), keys, v, kv_stride, out, dv, 0.0f);
-  }
+  GemmNNSerial(rows, dv, keys, scores.data(), keys, v, kv_stride, out, dv, 0.0f);
 }
 
 }  // namespace

@@ -42,6 +42,16 @@ R1_INLINE float HalfBitsToFloat(uint16_t h) {
   return (h & 0x8000u) ? -f : f;
 }
 
+// FP8 E4M3 by moving the code's bits into a float32 and rebiasing the exponent, exact for every
+// finite code; the NaN codes (0x7F/0xFF, absent from real checkpoints) decode as +-480, as in
+// every vectorized loader, so a product's result does not depend on which path took it.
+R1_INLINE float Fp8BitsToFloat(uint8_t code) {
+  const uint32_t bits = ((code & 0x7fu) << 20) | ((code & 0x80u) << 24);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f * 1.329227995784916e+36f;  // 2^120 rebiases the exponent from 7 to 127
+}
+
 // The signed code of element c of a Q4 row.
 R1_INLINE int Q4Code(const uint8_t* row, int64_t c) {
   const int j = static_cast<int>(c % kQuantBlock);
@@ -88,7 +98,7 @@ void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
     case DType::kF8E4M3: {
       const uint8_t* p = data + base;
       const float* srow = scale + (r / block_rows) * scale_cols();
-      for (int64_t c = c0; c < c1; ++c) out[c - c0] = Fp8E4M3ToF32(p[c]) * srow[c / block_cols];
+      for (int64_t c = c0; c < c1; ++c) out[c - c0] = Fp8BitsToFloat(p[c]) * srow[c / block_cols];
       return;
     }
     case DType::kI8:
@@ -169,14 +179,7 @@ struct LoadF16 {
 struct LoadFp8 {
   const uint8_t* row;
   float scale;
-  R1_INLINE float operator()(int64_t c) const {
-    const uint32_t code = row[c];
-    const uint32_t bits = ((code & 0x7fu) << 20) | ((code & 0x80u) << 24);
-    float f;
-    std::memcpy(&f, &bits, 4);
-    f *= 1.329227995784916e+36f;  // 2^120 rebiases the exponent from 7 to 127
-    return f * scale;
-  }
+  R1_INLINE float operator()(int64_t c) const { return Fp8BitsToFloat(row[c]) * scale; }
 };
 
 struct LoadQ8 {
