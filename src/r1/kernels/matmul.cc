@@ -11,6 +11,8 @@
 #include "r1/kernels/gemm_int8.h"
 #include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/ops.h"
+#include "r1/kernels/matmul_avx2.h"
+#include "r1/kernels/matmul_loaders.h"
 #include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/simd.h"
 
@@ -19,6 +21,8 @@
 #endif
 
 namespace r1 {
+
+using namespace matmul_detail;  // the scalar loaders
 
 size_t Matrix::bytes() const {
   if (quantized()) return static_cast<size_t>(QuantGroups(rows)) * QuantGroupBytes(dtype, cols);
@@ -31,34 +35,6 @@ int64_t Matrix::row_bytes() const {
   return quantized() ? 0 : cols * static_cast<int64_t>(DTypeSize(dtype));
 }
 
-namespace {
-// F16 -> F32 by moving the bits into place and rebiasing the exponent with one multiply, exact
-// for every finite value (subnormals included), and vectorizable where F16ToF32 is not.
-R1_INLINE float HalfBitsToFloat(uint16_t h) {
-  const uint32_t bits = (static_cast<uint32_t>(h) & 0x7fffu) << 13;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  f *= 5.192296858534828e+33f;  // 2^112 rebiases the exponent from 15 to 127
-  return (h & 0x8000u) ? -f : f;
-}
-
-// FP8 E4M3 by moving the code's bits into a float32 and rebiasing the exponent, exact for every
-// finite code; the NaN codes (0x7F/0xFF, absent from real checkpoints) decode as +-480, as in
-// every vectorized loader, so a product's result does not depend on which path took it.
-R1_INLINE float Fp8BitsToFloat(uint8_t code) {
-  const uint32_t bits = ((code & 0x7fu) << 20) | ((code & 0x80u) << 24);
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f * 1.329227995784916e+36f;  // 2^120 rebiases the exponent from 7 to 127
-}
-
-// The signed code of element c of a Q4 row.
-R1_INLINE int Q4Code(const uint8_t* row, int64_t c) {
-  const int j = static_cast<int>(c % kQuantBlock);
-  const uint8_t byte = row[(c / kQuantBlock) * (kQuantBlock / 2) + (j & 15)];
-  return (j < 16 ? (byte & 15) : (byte >> 4)) - 8;
-}
-}  // namespace
 
 #if defined(__x86_64__)
 namespace {
@@ -77,6 +53,8 @@ void Matrix::DequantRow(int64_t r, int64_t c0, int64_t c1, float* out) const {
   static const bool avx512 = DetectIsa() == IsaLevel::kAvx512;
   if (avx512 && c0 % kQuantBlock == 0 && c1 - c0 >= 16 && avx512::WidenRange(*this, r, c0, c1, out))
     return;
+  static const bool avx2 = DetectIsa() == IsaLevel::kAvx2;
+  if (avx2 && c0 % kQuantBlock == 0 && c1 - c0 >= 8 && WidenRangeAvx2(*this, r, c0, c1, out)) return;
 #endif
   const size_t base = static_cast<size_t>(r) * cols;
   switch (dtype) {
@@ -147,55 +125,6 @@ void Matrix::AxpyRows(int64_t r0, int64_t r1, const float* a, float* out) const 
 }
 
 namespace {
-
-// Loaders turn a run of stored weights into float32 lanes. FP8 and F16 decode by moving the
-// code's bits into a float32 and rescaling by a power of two, which vectorizes (a table lookup
-// would not); both are exact for every finite code. FP8 NaN codes (0x7F/0xFF) never occur in real
-// checkpoints and decode as +-480 here.
-struct LoadF32 {
-  const float* row;
-  R1_INLINE float operator()(int64_t c) const { return row[c]; }
-};
-struct LoadBf16 {
-  const uint16_t* row;
-  R1_INLINE float operator()(int64_t c) const {
-    const uint32_t bits = static_cast<uint32_t>(row[c]) << 16;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    return f;
-  }
-};
-struct LoadF16 {
-  const uint16_t* row;
-  R1_INLINE float operator()(int64_t c) const {
-    const uint32_t h = row[c];
-    const uint32_t bits = (h & 0x7fffu) << 13;
-    float f;
-    std::memcpy(&f, &bits, 4);
-    f *= 5.192296858534828e+33f;  // 2^112 rebiases the exponent from 15 to 127
-    return (h & 0x8000u) ? -f : f;
-  }
-};
-struct LoadFp8 {
-  const uint8_t* row;
-  float scale;
-  R1_INLINE float operator()(int64_t c) const { return Fp8BitsToFloat(row[c]) * scale; }
-};
-
-struct LoadQ8 {
-  const int8_t* row;
-  const uint16_t* qs;
-  R1_INLINE float operator()(int64_t c) const {
-    return static_cast<float>(row[c]) * HalfBitsToFloat(qs[c / kQuantBlock]);
-  }
-};
-struct LoadQ4 {
-  const uint8_t* row;
-  const uint16_t* qs;
-  R1_INLINE float operator()(int64_t c) const {
-    return static_cast<float>(Q4Code(row, c)) * HalfBitsToFloat(qs[c / kQuantBlock]);
-  }
-};
 
 // Accumulates NT dot products of one weight row segment [c0, c1) with NT token rows.
 // Lanes: 64 accumulators for one token (enough independent FMA chains to keep up with memory),
@@ -814,9 +743,16 @@ void RowRangeAvx512(const Matrix& w, int64_t r0, int64_t r1, const float* x, int
   RowRange(w, r0, r1, x, xs, n, y, ys, b);
 }
 #endif
-R1_TARGET_AVX2 void RowRangeAvx2(const Matrix& w, int64_t r0, int64_t r1, const float* x,
-                                 int64_t xs, int64_t n, float* y, int64_t ys, const float* b) {
-  RowRange(w, r0, r1, x, xs, n, y, ys, b);
+void RowRangeAvx2(const Matrix& w, int64_t r0, int64_t r1, const float* x, int64_t x_stride,
+                  int64_t n, float* y, int64_t y_stride, const float* bias) {
+#if defined(__x86_64__)
+  ForEachTile(w, r0, r1, x, x_stride, n, y, y_stride,
+              [&](auto nt, int64_t rb, int64_t re, const float* const* xs, float* const* ys) {
+                RowsAvx2(w, rb, re, xs, decltype(nt)::value, ys, bias);
+              });
+#else
+  RowRange(w, r0, r1, x, x_stride, n, y, y_stride, bias);
+#endif
 }
 void RowRangeBaseline(const Matrix& w, int64_t r0, int64_t r1, const float* x, int64_t xs,
                       int64_t n, float* y, int64_t ys, const float* b) {
@@ -840,6 +776,8 @@ void WidenRows(const Matrix& w, int64_t r0, int64_t r1, float* out) {
 #if defined(__x86_64__)
   static const bool avx512 = DetectIsa() == IsaLevel::kAvx512;
   if (avx512) return avx512::WidenRows(w, r0, r1, out);
+  static const bool avx2 = DetectIsa() == IsaLevel::kAvx2;
+  if (avx2) return WidenRowsAvx2(w, r0, r1, out);
 #endif
   for (int64_t r = r0; r < r1; ++r) w.DequantRow(r, 0, w.cols, out + (r - r0) * w.cols);
 }

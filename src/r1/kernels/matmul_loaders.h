@@ -1,0 +1,89 @@
+// Scalar decoders of every stored weight format into float32, shared by the portable, AVX2 and
+// AVX-512 products: the vector loaders follow the same arithmetic, and tails go through these.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "r1/kernels/matrix.h"
+#include "r1/kernels/simd.h"
+
+namespace r1::matmul_detail {
+
+// F16 -> F32 by moving the bits into place and rebiasing the exponent with one multiply, exact
+// for every finite value (subnormals included), and vectorizable where F16ToF32 is not.
+R1_INLINE float HalfBitsToFloat(uint16_t h) {
+  const uint32_t bits = (static_cast<uint32_t>(h) & 0x7fffu) << 13;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  f *= 5.192296858534828e+33f;  // 2^112 rebiases the exponent from 15 to 127
+  return (h & 0x8000u) ? -f : f;
+}
+
+// FP8 E4M3 by moving the code's bits into a float32 and rebiasing the exponent, exact for every
+// finite code; the NaN codes (0x7F/0xFF, absent from real checkpoints) decode as +-480, as in
+// every vectorized loader, so a product's result does not depend on which path took it.
+R1_INLINE float Fp8BitsToFloat(uint8_t code) {
+  const uint32_t bits = ((code & 0x7fu) << 20) | ((code & 0x80u) << 24);
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f * 1.329227995784916e+36f;  // 2^120 rebiases the exponent from 7 to 127
+}
+
+// The signed code of element c of a Q4 row.
+R1_INLINE int Q4Code(const uint8_t* row, int64_t c) {
+  const int j = static_cast<int>(c % kQuantBlock);
+  const uint8_t byte = row[(c / kQuantBlock) * (kQuantBlock / 2) + (j & 15)];
+  return (j < 16 ? (byte & 15) : (byte >> 4)) - 8;
+}
+
+// Loaders turn a run of stored weights into float32 lanes. FP8 and F16 decode by moving the
+// code's bits into a float32 and rescaling by a power of two, which vectorizes (a table lookup
+// would not); both are exact for every finite code. FP8 NaN codes (0x7F/0xFF) never occur in real
+// checkpoints and decode as +-480 here.
+struct LoadF32 {
+  const float* row;
+  R1_INLINE float operator()(int64_t c) const { return row[c]; }
+};
+struct LoadBf16 {
+  const uint16_t* row;
+  R1_INLINE float operator()(int64_t c) const {
+    const uint32_t bits = static_cast<uint32_t>(row[c]) << 16;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    return f;
+  }
+};
+struct LoadF16 {
+  const uint16_t* row;
+  R1_INLINE float operator()(int64_t c) const {
+    const uint32_t h = row[c];
+    const uint32_t bits = (h & 0x7fffu) << 13;
+    float f;
+    std::memcpy(&f, &bits, 4);
+    f *= 5.192296858534828e+33f;  // 2^112 rebiases the exponent from 15 to 127
+    return (h & 0x8000u) ? -f : f;
+  }
+};
+struct LoadFp8 {
+  const uint8_t* row;
+  float scale;
+  R1_INLINE float operator()(int64_t c) const { return Fp8BitsToFloat(row[c]) * scale; }
+};
+
+struct LoadQ8 {
+  const int8_t* row;
+  const uint16_t* qs;
+  R1_INLINE float operator()(int64_t c) const {
+    return static_cast<float>(row[c]) * HalfBitsToFloat(qs[c / kQuantBlock]);
+  }
+};
+struct LoadQ4 {
+  const uint8_t* row;
+  const uint16_t* qs;
+  R1_INLINE float operator()(int64_t c) const {
+    return static_cast<float>(Q4Code(row, c)) * HalfBitsToFloat(qs[c / kQuantBlock]);
+  }
+};
+
+}  // namespace r1::matmul_detail
