@@ -97,7 +97,7 @@ std::vector<float> Reference(const QMatrix& q, const std::vector<float>& x, int6
 void Check(DType dtype, int64_t rows, int64_t cols, int64_t n, bool with_bias, int threads,
            bool extremes = false) {
   QMatrix q = Make(dtype, rows, cols, static_cast<uint32_t>(rows * 131 + cols + n), extremes);
-  if (!Int8GemmApplies(q.m)) GTEST_SKIP() << "no AVX512-VNNI on this CPU";
+  if (!Int8GemmApplies(q.m)) GTEST_SKIP() << "no int8 GEMM on this CPU";
   std::mt19937 rng(7);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> x(n * cols), bias(rows);
@@ -159,7 +159,7 @@ TEST(Int8Gemm, ExtremeCodesAndZeroScales) {
 
 TEST(Int8Gemm, MatMulUsesItOnlyWithInt8Activations) {
   QMatrix q = Make(DType::kU8, 40, 256, 3, false);
-  if (!Int8GemmApplies(q.m)) GTEST_SKIP() << "no AVX512-VNNI on this CPU";
+  if (!Int8GemmApplies(q.m)) GTEST_SKIP() << "no int8 GEMM on this CPU";
   const int64_t n = kGemmMinTokens + 3;
   std::mt19937 rng(9);
   std::normal_distribution<float> nd(0.0f, 1.0f);

@@ -8,6 +8,7 @@
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
 #include "r1/kernels/gemm_panels.h"
+#include "r1/kernels/matvec_int8_internal.h"
 #include "r1/kernels/simd.h"
 
 #if defined(__x86_64__)
@@ -41,7 +42,7 @@ struct QuantizedTokens {
 
 bool Int8GemmApplies(const Matrix& w) {
   return w.quantized() && w.data && w.cols > 0 && w.cols % kQuantBlock == 0 &&
-         CpuHasAvx512Vnni();
+         (CpuHasAvx512Vnni() || DetectIsa() >= IsaLevel::kAvx2);
 }
 
 #if defined(__x86_64__)
@@ -213,9 +214,10 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
               int64_t y_stride, const float* bias, ThreadPool& pool) {
   if (!Int8GemmApplies(w))
     throw Error(w.name + ": the int8 GEMM needs Q8/Q4 weights, rows of whole blocks of 32 and "
-                         "AVX512-VNNI");
+                         "AVX2");
 #if defined(__x86_64__)
   if (n <= 0 || w.rows <= 0) return;
+  if (!CpuHasAvx512Vnni()) return int8_detail::Int8GemmAvx2(w, x, x_stride, n, y, y_stride, bias, pool);
   thread_local QuantizedTokens q;
   q.cols = w.cols;
   q.blocks = w.qblocks();

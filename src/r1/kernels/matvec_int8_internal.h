@@ -5,7 +5,13 @@
 
 #include <cstdint>
 
+#include "r1/core/thread_pool.h"
 #include "r1/kernels/matvec_int8.h"
+#include "r1/kernels/simd.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace r1::int8_detail {
 
@@ -29,5 +35,43 @@ void SpreadBlock(int64_t b, int code_sum, Int8Activations& out);
 void QuantizeActivationsAvx2(const float* x, int64_t cols, Int8Activations& out);
 void Int8RowsAvx2(const Matrix& w, int64_t r0, int64_t r1, const Int8Activations* x, int64_t n,
                   float* y, int64_t y_stride, const float* bias);
+// Int8Gemm's AVX2 / AVX-VNNI kernel (gemm_int8_avx2.cc).
+void Int8GemmAvx2(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+                  int64_t y_stride, const float* bias, ThreadPool& pool);
+
+#if defined(__x86_64__)
+// One block of 32 activations to codes (code[0 .. 32)); returns the block's scale dx and sets
+// *sum to the codes' sum. Bit-identical to the scalar definition (QuantizeActivations): the same
+// float multiplies, vcvtps2dq rounding as nearbyint, and clamping the integers.
+R1_TARGET_AVX2 R1_INLINE float QuantizeBlockAvx2(const float* x, int8_t* code, int* sum) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  __m256 v[4];
+  for (int i = 0; i < 4; ++i) v[i] = _mm256_loadu_ps(x + 8 * i);
+  const __m256 m = _mm256_max_ps(
+      _mm256_max_ps(_mm256_andnot_ps(sign, v[0]), _mm256_andnot_ps(sign, v[1])),
+      _mm256_max_ps(_mm256_andnot_ps(sign, v[2]), _mm256_andnot_ps(sign, v[3])));
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  const float d = _mm_cvtss_f32(m4) / 127.0f, inv = d > 0 ? 1.0f / d : 0.0f;
+  const __m256 vi = _mm256_set1_ps(inv);
+  const __m256i lo = _mm256_set1_epi32(-127), hi = _mm256_set1_epi32(127);
+  __m256i c[4];
+  for (int i = 0; i < 4; ++i)
+    c[i] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(v[i], vi)), hi), lo);
+  // vpackssdw/vpacksswb interleave the 128-bit halves: the permutation puts the 4-byte groups
+  // back in order.
+  const __m256i packed = _mm256_permutevar8x32_epi32(
+      _mm256_packs_epi16(_mm256_packs_epi32(c[0], c[1]), _mm256_packs_epi32(c[2], c[3])),
+      _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(code), packed);
+  const __m256i s = _mm256_add_epi32(_mm256_add_epi32(c[0], c[1]), _mm256_add_epi32(c[2], c[3]));
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(2, 3, 0, 1)));
+  *sum = _mm_cvtsi128_si32(s4);
+  return d;
+}
+#endif
 
 }  // namespace r1::int8_detail
