@@ -254,7 +254,7 @@ int RunBench(const BenchArgs& a) {
   std::string prefill_peak_name = "fp32_fma";
   double prefill_peak = peak;
   if ((main_format == "q8" || main_format == "q4") && Int8ActivationsEnabled() &&
-      CpuHasAvx512Vnni() && peak_int8 > 0) {
+      (CpuHasAvx512Vnni() || DetectIsa() >= IsaLevel::kAvx2) && peak_int8 > 0) {
     prefill_peak_name = "int8_dot";
     prefill_peak = peak_int8;
   } else if (main_format == "bf16" && Bf16GemmEnabled() && CpuHasAvx512Bf16() && peak_bf16 > 0) {

@@ -214,15 +214,64 @@ __attribute__((target("avx512f,avx512vnni"))) double DotInt8(int64_t iters, floa
   for (int32_t v : lanes) s += v;
   return s;
 }
+
+// The int8 dot instructions of CPUs without AVX512-VNNI, which the AVX2 kernels use: AVX-VNNI's
+// 256-bit `vpdpbusd` (32 products), and plain AVX2's `vpmaddubsw` + `vpaddw` (32 products into
+// int16; the pair is what a dot product costs there). 12 chains: the 16 ymm registers also hold
+// the operands. Wrapping int16 sums are harmless here.
+constexpr int kDotChains256 = 12;
+
+__attribute__((target("avx2,avxvnni"))) double DotInt8AvxVnni(int64_t iters, float x) {
+  const __m256i a = _mm256_set1_epi8(static_cast<char>(2 + static_cast<int>(x)));
+  const __m256i b = _mm256_set1_epi8(-2);
+  __m256i acc[kDotChains256];
+#pragma GCC unroll 16
+  for (int j = 0; j < kDotChains256; ++j) acc[j] = _mm256_set1_epi32(j + static_cast<int>(x));
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < kDotChains256; ++j) acc[j] = _mm256_dpbusd_avx_epi32(acc[j], a, b);
+  }
+  __m256i t = acc[0];
+#pragma GCC unroll 16
+  for (int j = 1; j < kDotChains256; ++j) t = _mm256_add_epi32(t, acc[j]);
+  int32_t lanes[8];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), t);
+  double s = 0;
+  for (int32_t v : lanes) s += v;
+  return s;
+}
+
+__attribute__((target("avx2"))) double DotInt8Avx2(int64_t iters, float x) {
+  const __m256i a = _mm256_set1_epi8(static_cast<char>(2 + static_cast<int>(x)));
+  const __m256i b = _mm256_set1_epi8(-2);
+  __m256i acc[kDotChains256];
+#pragma GCC unroll 16
+  for (int j = 0; j < kDotChains256; ++j) acc[j] = _mm256_set1_epi16(static_cast<short>(j + static_cast<int>(x)));
+  for (int64_t i = 0; i < iters; ++i) {
+#pragma GCC unroll 16
+    for (int j = 0; j < kDotChains256; ++j)
+      acc[j] = _mm256_add_epi16(acc[j], _mm256_maddubs_epi16(a, b));
+  }
+  __m256i t = acc[0];
+#pragma GCC unroll 16
+  for (int j = 1; j < kDotChains256; ++j) t = _mm256_add_epi16(t, acc[j]);
+  int16_t lanes[16];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), t);
+  double s = 0;
+  for (int16_t v : lanes) s += v;
+  return s;
+}
 #endif
 
 // `feature` is the __builtin_cpu_supports name; libgcc's check includes the OS saving zmm state.
 DotKernel PickDotKernel(bool bf16) {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("avx512f")) return {nullptr, 0};
-  if (bf16 && __builtin_cpu_supports("avx512bf16")) return {DotBf16, 64 * kDotChains};
-  if (!bf16 && __builtin_cpu_supports("avx512vnni")) return {DotInt8, 128 * kDotChains};
+  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (bf16 && avx512 && __builtin_cpu_supports("avx512bf16")) return {DotBf16, 64 * kDotChains};
+  if (!bf16 && avx512 && __builtin_cpu_supports("avx512vnni")) return {DotInt8, 128 * kDotChains};
+  if (!bf16 && __builtin_cpu_supports("avxvnni")) return {DotInt8AvxVnni, 64 * kDotChains256};
+  if (!bf16 && __builtin_cpu_supports("avx2")) return {DotInt8Avx2, 64 * kDotChains256};
 #else
   (void)bf16;
 #endif
@@ -312,6 +361,7 @@ double MeasurePeakBf16Gflops(int threads, int reps) {
 
 double MeasurePeakInt8Gops(int threads, int reps) {
   static const DotKernel kernel = PickDotKernel(false);
+
   return MeasureDotPeak(kernel, threads, reps);
 }
 

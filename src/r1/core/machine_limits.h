@@ -28,7 +28,9 @@ double MeasurePeakFp32Gflops(int threads, int reps = 5);
 
 // The peak of the dot-product instructions that BF16 and int8 kernels are built on, measured like
 // the FP32 peak: `_mm512_dpbf16_ps` (32 BF16 pairs summed into 16 FP32 lanes: 64 flops) and
-// `_mm512_dpbusd_epi32` (64 u8 x s8 products summed into 16 int32 lanes: 128 ops). They are
+// `_mm512_dpbusd_epi32` (64 u8 x s8 products summed into 16 int32 lanes: 128 ops); without
+// AVX512-VNNI, the int8 peak is that of the 256-bit AVX-VNNI `vpdpbusd` or, on plain AVX2, of
+// `vpmaddubsw` + `vpaddw` (32 products: 64 ops), which the AVX2 kernels use. They are
 // compiled for those extensions only, so the rest of the build stays generic x86-64; each returns
 // 0 when the running CPU (or OS) does not support its instruction. Throws r1::Error on bad
 // arguments.
