@@ -75,12 +75,19 @@ struct Q4Row {
 
 // NT tokens x U vectors per step (U independent chains per token keep the FMAs ahead of
 // memory); the remainder of the segment goes through the scalar loader.
-template <int NT, int U, class Row, class Scalar>
+// With kAheadBytes, also prefetches that many bytes per column from `ahead` (another row
+// segment's, see RowsInSegments) step by step.
+template <int NT, int U, int kAheadBytes = 0, class Row, class Scalar>
 R1_TARGET_AVX2 R1_INLINE void Segment(const Row& row, const Scalar& scalar, int64_t c0, int64_t c1,
                                       const float* const* x, __m256 (&acc)[NT][U],
-                                      float (&tail)[NT]) {
+                                      float (&tail)[NT], const char* ahead = nullptr) {
   int64_t c = c0;
   for (; c + 8 * U <= c1; c += 8 * U) {
+    if constexpr (kAheadBytes > 0) {
+#pragma GCC unroll 4
+      for (int b = 0; b < 8 * U * kAheadBytes; b += 64)
+        _mm_prefetch(ahead + (c - c0) * kAheadBytes + b, _MM_HINT_T0);
+    }
     __m256 w[U];
     for (int u = 0; u < U; ++u) w[u] = row.Load(c + 8 * u);
     for (int t = 0; t < NT; ++t)
@@ -139,9 +146,98 @@ R1_TARGET_AVX2 R1_INLINE float Sum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
+// Rows whose activations overflow L1 beside the weight stream (a 1536 x 8960 product's x is
+// 35 KiB), walked in blocks of kSegmentRows rows, kSegmentColumns columns at a time, each row
+// segment prefetching the one kSegmentsAhead later in that order: the AVX-512 kernel's scheme
+// (matmul.cc, measured there), for the dense formats.
+constexpr int64_t kSegmentColumns = 512;
+constexpr int64_t kSegmentRows = 16;
+constexpr int64_t kSegmentsAhead = 8;
+constexpr int64_t kSegmentBelowBytes = 20 << 10;
+
+bool SegmentsApply(const Matrix& w, int nt) {
+  const bool dense = w.dtype == DType::kF32 || w.dtype == DType::kBF16 ||
+                     w.dtype == DType::kF16 || w.dtype == DType::kF8E4M3;
+  return dense && nt * w.cols * 4 > kSegmentBelowBytes;
+}
+
+template <int NT, int U>
+R1_TARGET_AVX2 R1_INLINE void RowSegment(const Matrix& w, int64_t r, int64_t c0, int64_t c1,
+                                         const float* const* x, const char* ahead,
+                                         __m256 (&acc)[NT][U], float (&tail)[NT]) {
+  const size_t base = static_cast<size_t>(r) * w.cols;
+  switch (w.dtype) {
+    case DType::kF32: {
+      const float* p = reinterpret_cast<const float*>(w.data) + base;
+      Segment<NT, U, 4>(F32Row{p}, LoadF32{p}, c0, c1, x, acc, tail, ahead);
+      break;
+    }
+    case DType::kBF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(w.data) + base;
+      Segment<NT, U, 2>(Bf16Row{p}, LoadBf16{p}, c0, c1, x, acc, tail, ahead);
+      break;
+    }
+    case DType::kF16: {
+      const uint16_t* p = reinterpret_cast<const uint16_t*>(w.data) + base;
+      Segment<NT, U, 2>(F16Row{p}, LoadF16{p}, c0, c1, x, acc, tail, ahead);
+      break;
+    }
+    case DType::kF8E4M3: {
+      const float* srow = w.scale + (r / w.block_rows) * w.scale_cols();
+      const uint8_t* p = w.data + base;
+      for (int64_t b0 = c0, b1; b0 < c1; b0 = b1) {
+        b1 = std::min(c1, (b0 / w.block_cols + 1) * w.block_cols);
+        const float s = srow[b0 / w.block_cols];
+        Segment<NT, U, 1>(Fp8Row{p, s}, LoadFp8{p, s}, b0, b1, x, acc, tail, ahead + (b0 - c0));
+      }
+      break;
+    }
+    default:
+      throw Error(w.name + ": RowSegment covers the dense formats only");
+  }
+}
+
+template <int NT>
+R1_TARGET_AVX2 void RowsInSegments(const Matrix& w, int64_t r0, int64_t r1, const float* const* x,
+                                   float* const* y, const float* bias) {
+  constexpr int U = NT == 1 ? 4 : 2;
+  const int64_t cols = w.cols, eb = DTypeSize(w.dtype);
+  const int64_t segments = (cols + kSegmentColumns - 1) / kSegmentColumns;
+  const uintptr_t data = reinterpret_cast<uintptr_t>(w.data);
+  for (int64_t rb = r0; rb < r1; rb += kSegmentRows) {
+    const int64_t rows = std::min(kSegmentRows, r1 - rb);
+    float sum[kSegmentRows][NT] = {};
+    for (int64_t s = 0; s < segments; ++s) {
+      const int64_t c0 = s * kSegmentColumns, c1 = std::min(cols, c0 + kSegmentColumns);
+      for (int64_t i = 0; i < rows; ++i) {
+        const int64_t later = s * rows + i + kSegmentsAhead;
+        int64_t row = later < segments * rows ? rb + later % rows
+                                              : rb + rows + (later - segments * rows);
+        int64_t col = later < segments * rows ? later / rows * kSegmentColumns : 0;
+        if (row >= w.rows) row = rb + i, col = c0;
+        const char* ahead = reinterpret_cast<const char*>(data + (row * cols + col) * eb);
+        _mm_prefetch(ahead + kSegmentColumns * eb - 1, _MM_HINT_T0);
+        __m256 acc[NT][U];
+        float tail[NT] = {};
+        for (int t = 0; t < NT; ++t)
+          for (int u = 0; u < U; ++u) acc[t][u] = _mm256_setzero_ps();
+        RowSegment<NT, U>(w, rb + i, c0, c1, x, ahead, acc, tail);
+        for (int t = 0; t < NT; ++t) {
+          __m256 v = acc[t][0];
+          for (int u = 1; u < U; ++u) v = _mm256_add_ps(v, acc[t][u]);
+          sum[i][t] += Sum(v) + tail[t];
+        }
+      }
+    }
+    for (int64_t i = 0; i < rows; ++i)
+      for (int t = 0; t < NT; ++t) y[t][rb + i] = bias ? sum[i][t] + bias[rb + i] : sum[i][t];
+  }
+}
+
 template <int NT>
 R1_TARGET_AVX2 void Rows(const Matrix& w, int64_t r0, int64_t r1, const float* const* x,
                          float* const* y, const float* bias) {
+  if (SegmentsApply(w, NT)) return RowsInSegments<NT>(w, r0, r1, x, y, bias);
   constexpr int U = NT == 1 ? 4 : 2;
   const int64_t cols = w.cols;
   for (int64_t r = r0; r < r1; ++r) {
