@@ -261,7 +261,7 @@ int RunBench(const BenchArgs& a) {
     prefill_peak_name = "bf16_dot";
     prefill_peak = peak_bf16;
   }
-  const char* isa = IsaName(DetectIsa());
+  const std::string isa = KernelIsaDescription();
   const std::string cpu = CpuModelName();
 
   nlohmann::ordered_json j;
@@ -312,7 +312,7 @@ int RunBench(const BenchArgs& a) {
   }
   std::printf("%-17s%s: %s weights, %.3g GB read per decoded token\n", "model", a.model.c_str(),
               format.c_str(), cost.decode_weight_bytes / 1e9);
-  std::printf("%-17s%s, kernels %s, %d threads\n", "cpu", cpu.c_str(), isa, threads);
+  std::printf("%-17s%s, kernels %s, %d threads\n", "cpu", cpu.c_str(), isa.c_str(), threads);
   std::printf("%-17s%.1f GB/s\n", "read bandwidth", bw);
   std::printf("%-17s%.0f GFLOP/s\n", "FP32 FMA peak", peak);
   PrintPeak("BF16 dot peak", peak_bf16, "GFLOP/s", peak);

@@ -60,6 +60,14 @@ bool CpuHasAvx512Bf16() {
 #endif
 }
 
+std::string KernelIsaDescription() {
+  std::string s = IsaName(DetectIsa());
+  if (CpuHasAvx512Vnni()) s += " + VNNI";
+  if (CpuHasAvx512Bf16()) s += " + BF16";
+  if (!CpuHasAvx512Vnni() && CpuHasAvxVnni()) s += " + AVX-VNNI";
+  return s;
+}
+
 const char* IsaName(IsaLevel level) {
   switch (level) {
     case IsaLevel::kBaseline: return "x86-64 baseline";

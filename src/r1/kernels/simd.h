@@ -5,6 +5,8 @@
 // first use, from what the running CPU supports.
 #pragma once
 
+#include <string>
+
 #define R1_INLINE inline __attribute__((always_inline))
 
 #if defined(__x86_64__)
@@ -31,6 +33,9 @@ enum class IsaLevel { kBaseline, kAvx2, kAvx512 };
 // (avxvnni is the AVX2 level with AVX-VNNI allowed, avx2 without it).
 IsaLevel DetectIsa();
 const char* IsaName(IsaLevel level);
+// The level with the dot-product extensions the kernels use on it, e.g. "AVX-512 + VNNI + BF16"
+// or "AVX2+FMA + AVX-VNNI" (what `r1 bench` reports).
+std::string KernelIsaDescription();
 
 // AVX-512 (not capped by R1_ISA) plus VNNI's int8 dot products (`vpdpbusd`).
 bool CpuHasAvx512Vnni();
