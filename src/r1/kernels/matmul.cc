@@ -120,6 +120,8 @@ void Matrix::AxpyRows(int64_t r0, int64_t r1, const float* a, float* out) const 
   // to a buffer and adding it back cost 3-4% of a V2-Lite Q4 decode.
   static const bool avx512 = DetectIsa() == IsaLevel::kAvx512;
   if (avx512 && quantized()) return avx512::AxpyQuantRows(*this, r0, r1, a, out);
+  static const bool avx2 = DetectIsa() == IsaLevel::kAvx2;
+  if (avx2 && quantized()) return AxpyQuantRowsAvx2(*this, r0, r1, a, out);
 #endif
   for (int64_t r = r0; r < r1; ++r) AxpyRow(r, 0, cols, a[r - r0], out);
 }

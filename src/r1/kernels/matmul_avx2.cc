@@ -1,6 +1,7 @@
 #include "r1/kernels/matmul_avx2.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
@@ -325,6 +326,62 @@ R1_TARGET_AVX2 void WidenQuantRange(const Matrix& w, int64_t r, int64_t c0, int6
 }
 
 }  // namespace
+
+// Bytes [j, j + 8) of block b of a run (j a multiple of 4): two words nb words apart.
+R1_TARGET_AVX2 R1_INLINE __m128i RunWords2(const QuantRun& run, int64_t b, int64_t j) {
+  int32_t w0, w1;
+  std::memcpy(&w0, run.codes + RunByte(run.nb, b, j), 4);
+  std::memcpy(&w1, run.codes + RunByte(run.nb, b, j + 4), 4);
+  return _mm_unpacklo_epi32(_mm_cvtsi32_si128(w0), _mm_cvtsi32_si128(w1));
+}
+
+R1_TARGET_AVX2 void AxpyQuantRowsAvx2(const Matrix& w, int64_t r0, int64_t r1, const float* a,
+                                      float* out) {
+  constexpr int kVecs = 8;
+  const bool q8 = w.dtype == DType::kI8;
+  for (int64_t k = 0; k < w.qruns(); ++k) {
+    const QuantRun first = w.Run(r0, k);
+    for (int64_t c0 = first.c0; c0 < first.c1; c0 += 8 * kVecs) {
+      const int64_t c1 = std::min(first.c1, c0 + 8 * kVecs);
+      const int vecs = static_cast<int>((c1 - c0) / 8);
+      __m256 acc[kVecs];
+      for (int v = 0; v < vecs; ++v) acc[v] = _mm256_loadu_ps(out + c0 + 8 * v);
+      const int64_t j0 = c0 - first.c0;  // a multiple of 64: vector v lies in block j0/32 + v/4
+      for (int64_t r = r0; r < r1; ++r) {
+        const QuantRun run = w.Run(r, k);
+        const __m256 av = _mm256_set1_ps(a[r - r0]);
+        for (int v = 0; v < vecs; ++v) {
+          const int64_t e = (j0 + 8 * v) % kQuantBlock, b = (j0 + 8 * v) / kQuantBlock;
+          const __m256 s = _mm256_mul_ps(av, BroadcastHalf(run.scales[b]));
+          __m256i code;
+          if (q8) {
+            code = _mm256_cvtepi8_epi32(RunWords2(run, b, e));
+          } else {
+            // Elements e .. e+7: the low nibbles of bytes e .. e+7 below 16, else the high ones
+            // of bytes e-16 .. e-9.
+            const __m256i bytes = _mm256_cvtepu8_epi32(RunWords2(run, b, e & 15));
+            code = _mm256_sub_epi32((e & 16) ? _mm256_srli_epi32(bytes, 4)
+                                             : _mm256_and_si256(bytes, _mm256_set1_epi32(15)),
+                                    _mm256_set1_epi32(8));
+          }
+          acc[v] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(code), s, acc[v]);
+        }
+      }
+      for (int v = 0; v < vecs; ++v) _mm256_storeu_ps(out + c0 + 8 * v, acc[v]);
+      // Columns past the last whole vector (a row length that is not a multiple of 8).
+      for (int64_t c = c0 + 8 * vecs; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) {
+          const QuantRun run = w.Run(r, k);
+          const int64_t j = c - run.c0, b = j / kQuantBlock, e = j % kQuantBlock;
+          const uint16_t scale = run.scales[b];
+          const uint8_t* byte = run.codes + RunByte(run.nb, b, q8 ? e : e & 15);
+          const float value = q8 ? LoadQ8{reinterpret_cast<const int8_t*>(byte), &scale}(0)
+                                 : LoadQ4{byte - (e & 15), &scale}(e);
+          out[c] += a[r - r0] * value;
+        }
+    }
+  }
+}
 
 R1_TARGET_AVX2 void RowsAvx2(const Matrix& w, int64_t r0, int64_t r1, const float* const* x,
                              int nt, float* const* y, const float* bias) {

@@ -21,4 +21,8 @@ void WidenRowsAvx2(const Matrix& w, int64_t r0, int64_t r1, float* out);
 // other formats.
 bool WidenRangeAvx2(const Matrix& w, int64_t r, int64_t c0, int64_t c1, float* out);
 
+// out[c] += sum of a[r - r0] * W[r][c] over rows [r0, r1) for a Q8/Q4 matrix (Matrix::AxpyRows):
+// MLA's absorbed decode runs it over 128 rows of kv_b per head and token.
+void AxpyQuantRowsAvx2(const Matrix& w, int64_t r0, int64_t r1, const float* a, float* out);
+
 }  // namespace r1::matmul_detail
