@@ -147,10 +147,22 @@ float FmaGeneric(int64_t iters, float x, float y) { return FmaChains<Vec4, 12>(i
 
 #pragma GCC pop_options
 
+// R1_ISA (baseline|avx2|avxvnni) caps the kernels' instruction sets (kernels/simd.h); the peaks
+// follow it, so a capped run is rated against the instructions it actually runs.
+std::string IsaCap() {
+  const char* cap = std::getenv("R1_ISA");
+  return cap ? cap : "";
+}
+bool Avx512Allowed() {
+  const std::string cap = IsaCap();
+  return cap != "baseline" && cap != "avx2" && cap != "avxvnni";
+}
+
 FmaKernel PickFmaKernel() {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return {FmaAvx512, 2 * 16 * 16};
+  if (IsaCap() == "baseline") return {FmaGeneric, 2 * 4 * 12};
+  if (Avx512Allowed() && __builtin_cpu_supports("avx512f")) return {FmaAvx512, 2 * 16 * 16};
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return {FmaAvx2, 2 * 8 * 12};
 #endif
   return {FmaGeneric, 2 * 4 * 12};
@@ -242,15 +254,19 @@ __attribute__((target("avx2,avxvnni"))) double DotInt8AvxVnni(int64_t iters, flo
 }
 
 __attribute__((target("avx2"))) double DotInt8Avx2(int64_t iters, float x) {
-  const __m256i a = _mm256_set1_epi8(static_cast<char>(2 + static_cast<int>(x)));
+  __m256i a = _mm256_set1_epi8(static_cast<char>(2 + static_cast<int>(x)));
   const __m256i b = _mm256_set1_epi8(-2);
   __m256i acc[kDotChains256];
 #pragma GCC unroll 16
   for (int j = 0; j < kDotChains256; ++j) acc[j] = _mm256_set1_epi16(static_cast<short>(j + static_cast<int>(x)));
   for (int64_t i = 0; i < iters; ++i) {
 #pragma GCC unroll 16
-    for (int j = 0; j < kDotChains256; ++j)
+    for (int j = 0; j < kDotChains256; ++j) {
+      // Opaque to the compiler: otherwise the one product of constant inputs is hoisted out of
+      // the loop (or shared by the chains) and only the adds are timed.
+      asm volatile("" : "+x"(a));
       acc[j] = _mm256_add_epi16(acc[j], _mm256_maddubs_epi16(a, b));
+    }
   }
   __m256i t = acc[0];
 #pragma GCC unroll 16
@@ -267,10 +283,12 @@ __attribute__((target("avx2"))) double DotInt8Avx2(int64_t iters, float x) {
 DotKernel PickDotKernel(bool bf16) {
 #if defined(__x86_64__) && defined(__GNUC__)
   __builtin_cpu_init();
-  const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (IsaCap() == "baseline") return {nullptr, 0};
+  const bool avx512 = Avx512Allowed() && __builtin_cpu_supports("avx512f");
   if (bf16 && avx512 && __builtin_cpu_supports("avx512bf16")) return {DotBf16, 64 * kDotChains};
   if (!bf16 && avx512 && __builtin_cpu_supports("avx512vnni")) return {DotInt8, 128 * kDotChains};
-  if (!bf16 && __builtin_cpu_supports("avxvnni")) return {DotInt8AvxVnni, 64 * kDotChains256};
+  if (!bf16 && IsaCap() != "avx2" && __builtin_cpu_supports("avxvnni"))
+    return {DotInt8AvxVnni, 64 * kDotChains256};
   if (!bf16 && __builtin_cpu_supports("avx2")) return {DotInt8Avx2, 64 * kDotChains256};
 #else
   (void)bf16;

@@ -32,7 +32,8 @@ double MeasurePeakFp32Gflops(int threads, int reps = 5);
 // AVX512-VNNI, the int8 peak is that of the 256-bit AVX-VNNI `vpdpbusd` or, on plain AVX2, of
 // `vpmaddubsw` + `vpaddw` (32 products: 64 ops), which the AVX2 kernels use. They are
 // compiled for those extensions only, so the rest of the build stays generic x86-64; each returns
-// 0 when the running CPU (or OS) does not support its instruction. Throws r1::Error on bad
+// 0 when the running CPU (or OS) does not support its instruction. R1_ISA=avx2|avxvnni|baseline
+// caps these peaks (and the FP32 one) as it caps the kernels. Throws r1::Error on bad
 // arguments.
 double MeasurePeakBf16Gflops(int threads, int reps = 5);
 double MeasurePeakInt8Gops(int threads, int reps = 5);
