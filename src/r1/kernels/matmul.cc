@@ -420,26 +420,6 @@ R1_TARGET_AVX512 R1_INLINE void Q4Blocks(const uint8_t* p, const uint16_t* qs, i
   }
 }
 
-// Rows whose activations (NT tokens x cols float32) overflow L1 beside the weight stream: a
-// 1536 x 8960 BF16 product (x 35 KiB) read DRAM at 0.74x the speed of 8960 x 1536 (x 6 KiB),
-// while Q8/Q4 (int8 activations) kept 0.95-0.98x. Blocks of kSegmentRows rows are walked 512
-// columns at a time, each row segment prefetching the one kSegmentsAhead later in that order:
-// the long shape went from 38-40 to 54-59 GB/s (with the prefetch one segment ahead: no gain;
-// each segment prefetched at once instead of step by step: 1.25x; 256-2048 columns and 8-32
-// rows measured lower). Whole-model decode, alternating with the row-by-row kernel every 4
-// steps: Qwen-1.5B BF16 median step 9-12% shorter at batch 1, +7% tokens/s at batch 8
-// (docs/performance.md).
-constexpr int64_t kSegmentColumns = 512;
-constexpr int64_t kSegmentRows = 16;
-constexpr int64_t kSegmentsAhead = 8;
-constexpr int64_t kSegmentBelowBytes = 20 << 10;  // x of up to 5120 columns read at full speed
-
-bool SegmentsApply(const Matrix& w, int nt) {
-  const bool dense = w.dtype == DType::kF32 || w.dtype == DType::kBF16 ||
-                     w.dtype == DType::kF16 || w.dtype == DType::kF8E4M3;
-  return dense && nt * w.cols * 4 > kSegmentBelowBytes;
-}
-
 template <int NT, int U>
 R1_TARGET_AVX512 R1_INLINE void RowSegment(const Matrix& w, int64_t r, int64_t c0, int64_t c1,
                                            const float* const* x, const char* ahead,
@@ -483,21 +463,13 @@ R1_TARGET_AVX512 void RowsInSegments(const Matrix& w, int64_t r0, int64_t r1,
   constexpr int U = NT == 1 ? 4 : 2;
   const int64_t cols = w.cols, eb = DTypeSize(w.dtype);
   const int64_t segments = (cols + kSegmentColumns - 1) / kSegmentColumns;
-  const uintptr_t data = reinterpret_cast<uintptr_t>(w.data);
   for (int64_t rb = r0; rb < r1; rb += kSegmentRows) {
     const int64_t rows = std::min(kSegmentRows, r1 - rb);
     float sum[kSegmentRows][NT] = {};
     for (int64_t s = 0; s < segments; ++s) {
       const int64_t c0 = s * kSegmentColumns, c1 = std::min(cols, c0 + kSegmentColumns);
       for (int64_t i = 0; i < rows; ++i) {
-        // The row segment kSegmentsAhead later in this walk, or past the block the next rows'
-        // first segment; past the matrix, this one again.
-        const int64_t later = s * rows + i + kSegmentsAhead;
-        int64_t row = later < segments * rows ? rb + later % rows
-                                              : rb + rows + (later - segments * rows);
-        int64_t col = later < segments * rows ? later / rows * kSegmentColumns : 0;
-        if (row >= w.rows) row = rb + i, col = c0;
-        const char* ahead = reinterpret_cast<const char*>(data + (row * cols + col) * eb);
+        const char* ahead = SegmentAhead(w, rb, rows, i, s, segments);
         // The steps below prefetch one line per 64 bytes from `ahead`; a segment that does not
         // start on a line (tensors in a file are 8- or 32-byte aligned) ends in one more, and a
         // demand miss there per segment cut the long shape from 50 to 37 GB/s.

@@ -147,21 +147,6 @@ R1_TARGET_AVX2 R1_INLINE float Sum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
 }
 
-// Rows whose activations overflow L1 beside the weight stream (a 1536 x 8960 product's x is
-// 35 KiB), walked in blocks of kSegmentRows rows, kSegmentColumns columns at a time, each row
-// segment prefetching the one kSegmentsAhead later in that order: the AVX-512 kernel's scheme
-// (matmul.cc, measured there), for the dense formats.
-constexpr int64_t kSegmentColumns = 512;
-constexpr int64_t kSegmentRows = 16;
-constexpr int64_t kSegmentsAhead = 8;
-constexpr int64_t kSegmentBelowBytes = 20 << 10;
-
-bool SegmentsApply(const Matrix& w, int nt) {
-  const bool dense = w.dtype == DType::kF32 || w.dtype == DType::kBF16 ||
-                     w.dtype == DType::kF16 || w.dtype == DType::kF8E4M3;
-  return dense && nt * w.cols * 4 > kSegmentBelowBytes;
-}
-
 template <int NT, int U>
 R1_TARGET_AVX2 R1_INLINE void RowSegment(const Matrix& w, int64_t r, int64_t c0, int64_t c1,
                                          const float* const* x, const char* ahead,
@@ -204,19 +189,13 @@ R1_TARGET_AVX2 void RowsInSegments(const Matrix& w, int64_t r0, int64_t r1, cons
   constexpr int U = NT == 1 ? 4 : 2;
   const int64_t cols = w.cols, eb = DTypeSize(w.dtype);
   const int64_t segments = (cols + kSegmentColumns - 1) / kSegmentColumns;
-  const uintptr_t data = reinterpret_cast<uintptr_t>(w.data);
   for (int64_t rb = r0; rb < r1; rb += kSegmentRows) {
     const int64_t rows = std::min(kSegmentRows, r1 - rb);
     float sum[kSegmentRows][NT] = {};
     for (int64_t s = 0; s < segments; ++s) {
       const int64_t c0 = s * kSegmentColumns, c1 = std::min(cols, c0 + kSegmentColumns);
       for (int64_t i = 0; i < rows; ++i) {
-        const int64_t later = s * rows + i + kSegmentsAhead;
-        int64_t row = later < segments * rows ? rb + later % rows
-                                              : rb + rows + (later - segments * rows);
-        int64_t col = later < segments * rows ? later / rows * kSegmentColumns : 0;
-        if (row >= w.rows) row = rb + i, col = c0;
-        const char* ahead = reinterpret_cast<const char*>(data + (row * cols + col) * eb);
+        const char* ahead = SegmentAhead(w, rb, rows, i, s, segments);
         _mm_prefetch(ahead + kSegmentColumns * eb - 1, _MM_HINT_T0);
         __m256 acc[NT][U];
         float tail[NT] = {};
