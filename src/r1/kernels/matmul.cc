@@ -469,7 +469,7 @@ R1_TARGET_AVX512 void RowsInSegments(const Matrix& w, int64_t r0, int64_t r1,
     for (int64_t s = 0; s < segments; ++s) {
       const int64_t c0 = s * kSegmentColumns, c1 = std::min(cols, c0 + kSegmentColumns);
       for (int64_t i = 0; i < rows; ++i) {
-        const char* ahead = SegmentAhead(w, rb, rows, i, s, segments);
+        const char* ahead = SegmentAhead(w, eb, rb, rows, i, s, segments);
         // The steps below prefetch one line per 64 bytes from `ahead`; a segment that does not
         // start on a line (tensors in a file are 8- or 32-byte aligned) ends in one more, and a
         // demand miss there per segment cut the long shape from 50 to 37 GB/s.

@@ -195,7 +195,7 @@ R1_TARGET_AVX2 void RowsInSegments(const Matrix& w, int64_t r0, int64_t r1, cons
     for (int64_t s = 0; s < segments; ++s) {
       const int64_t c0 = s * kSegmentColumns, c1 = std::min(cols, c0 + kSegmentColumns);
       for (int64_t i = 0; i < rows; ++i) {
-        const char* ahead = SegmentAhead(w, rb, rows, i, s, segments);
+        const char* ahead = SegmentAhead(w, eb, rb, rows, i, s, segments);
         _mm_prefetch(ahead + kSegmentColumns * eb - 1, _MM_HINT_T0);
         __m256 acc[NT][U];
         float tail[NT] = {};

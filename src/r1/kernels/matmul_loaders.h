@@ -110,13 +110,15 @@ inline bool SegmentsApply(const Matrix& w, int nt) {
 
 // The row segment kSegmentsAhead after row rb + i's segment s in that walk (rows of the block
 // by segment), or past the block the next rows' first segment; past the matrix, this one again.
-inline const char* SegmentAhead(const Matrix& w, int64_t rb, int64_t rows, int64_t i, int64_t s,
-                                int64_t segments) {
+// `eb` is DTypeSize(w.dtype), taken once by the caller: a call per segment made BF16 decode
+// steps ~10% longer.
+R1_INLINE const char* SegmentAhead(const Matrix& w, int64_t eb, int64_t rb, int64_t rows,
+                                   int64_t i, int64_t s, int64_t segments) {
   const int64_t later = s * rows + i + kSegmentsAhead;
   int64_t row = later < segments * rows ? rb + later % rows : rb + rows + (later - segments * rows);
   int64_t col = later < segments * rows ? later / rows * kSegmentColumns : 0;
   if (row >= w.rows) row = rb + i, col = s * kSegmentColumns;
-  return reinterpret_cast<const char*>(w.data) + (row * w.cols + col) * DTypeSize(w.dtype);
+  return reinterpret_cast<const char*>(w.data) + (row * w.cols + col) * eb;
 }
 
 }  // namespace r1::matmul_detail
