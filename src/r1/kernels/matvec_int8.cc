@@ -82,20 +82,6 @@ int64_t PrepareActivations(int64_t cols, Int8Activations& o) {
   return runs;
 }
 
-void SpreadBlock(int64_t b, int code_sum, Int8Activations& o) {
-  int32_t words[8];  // the block's codes, 4 per word
-  std::memcpy(words, o.code.data() + b * kQuantBlock, kQuantBlock);
-  int8_t* q8 = o.q8_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
-  int8_t* q4 = o.q4_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
-  for (int q = 0; q < 8; ++q) std::memcpy(q8 + 64 * q, words + q, 4);
-  for (int q = 0; q < 4; ++q) {
-    std::memcpy(q4 + 128 * q, words + q, 4);
-    std::memcpy(q4 + 128 * q + 64, words + 4 + q, 4);
-  }
-  o.q8_bias[b] = -128 * code_sum;
-  o.q4_bias[b] = -8 * code_sum;
-}
-
 }  // namespace int8_detail
 
 namespace {

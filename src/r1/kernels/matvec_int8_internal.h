@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "r1/core/thread_pool.h"
 #include "r1/kernels/matvec_int8.h"
@@ -28,8 +29,20 @@ inline constexpr int64_t kPrefetchBytes = 4096;
 int64_t PrepareActivations(int64_t cols, Int8Activations& out);
 
 // Copies block b's 32 codes (natural order, already in out.code) into both lane layouts and
-// sets its biases from their sum.
-void SpreadBlock(int64_t b, int code_sum, Int8Activations& out);
+// sets its biases from their sum. Inline: as a call per block, batch-8 decode ran ~5% slower.
+R1_INLINE void SpreadBlock(int64_t b, int code_sum, Int8Activations& o) {
+  int32_t words[8];  // the block's codes, 4 per word
+  std::memcpy(words, o.code.data() + b * kQuantBlock, kQuantBlock);
+  int8_t* q8 = o.q8_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
+  int8_t* q4 = o.q4_lanes.data() + (b / kTileBlocks) * kRunBytes + (b % kTileBlocks) * 4;
+  for (int q = 0; q < 8; ++q) std::memcpy(q8 + 64 * q, words + q, 4);
+  for (int q = 0; q < 4; ++q) {
+    std::memcpy(q4 + 128 * q, words + q, 4);
+    std::memcpy(q4 + 128 * q + 64, words + 4 + q, 4);
+  }
+  o.q8_bias[b] = -128 * code_sum;
+  o.q4_bias[b] = -8 * code_sum;
+}
 
 // AVX2 (`vpmaddubsw`) or, where the CPU has it, AVX-VNNI (`vpdpbusd` on 256 bits).
 void QuantizeActivationsAvx2(const float* x, int64_t cols, Int8Activations& out);
