@@ -29,14 +29,7 @@ inline int64_t PanelBlockBytes(DType dtype) {
   return dtype == DType::kU8 ? kPanelBlockBytesQ4 : kPanelBlockBytesQ8;
 }
 
-// Activations of n tokens quantized per block of 32 exactly as QuantizeActivations does, with the
-// correction for the weights' unsigned offset folded into one int32 per token and block.
-struct QuantizedTokens {
-  int64_t cols = 0, blocks = 0;
-  std::vector<int8_t> code;   // [n][cols]
-  std::vector<float> dx;      // [n][blocks]
-  std::vector<int32_t> corr;  // [n][blocks]: -offset x the block's sum of codes
-};
+using int8_detail::QuantizedTokens;
 
 }  // namespace
 
@@ -71,6 +64,16 @@ R1_TARGET_AVX512_VNNI void QuantizeToken(const float* x, int64_t blocks, int32_t
                      _mm512_cvtepi32_epi8(q1));
     dx[b] = d;
     corr[b] = -offset * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+  }
+}
+
+// The same on AVX2, for the kernels of gemm_int8_avx2.cc.
+R1_TARGET_AVX2 void QuantizeTokenAvx2(const float* x, int64_t blocks, int32_t offset, int8_t* code,
+                                      float* dx, int32_t* corr) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    int sum;
+    dx[b] = int8_detail::QuantizeBlockAvx2(x + b * kQuantBlock, code + b * kQuantBlock, &sum);
+    corr[b] = -offset * sum;
   }
 }
 
@@ -217,7 +220,6 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
                          "AVX2");
 #if defined(__x86_64__)
   if (n <= 0 || w.rows <= 0) return;
-  if (!CpuHasAvx512Vnni()) return int8_detail::Int8GemmAvx2(w, x, x_stride, n, y, y_stride, bias, pool);
   thread_local QuantizedTokens q;
   q.cols = w.cols;
   q.blocks = w.qblocks();
@@ -226,11 +228,14 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
   q.corr.resize(n * q.blocks);
   const int32_t offset = w.dtype == DType::kI8 ? 128 : 8;
   QuantizedTokens* qp = &q;  // the workers read the calling thread's copy
+  const bool vnni512 = CpuHasAvx512Vnni();
+  const auto quantize = vnni512 ? QuantizeToken : QuantizeTokenAvx2;
   pool.ParallelFor(n, 8, [&, qp](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t)
-      QuantizeToken(x + t * x_stride, qp->blocks, offset, qp->code.data() + t * qp->cols,
+      quantize(x + t * x_stride, qp->blocks, offset, qp->code.data() + t * qp->cols,
                     qp->dx.data() + t * qp->blocks, qp->corr.data() + t * qp->blocks);
   });
+  if (!vnni512) return int8_detail::Int8GemmAvx2(w, q, n, y, y_stride, bias, pool);
   ForEachPanel(w.rows, pool, [&, qp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
     thread_local std::vector<float> dw;

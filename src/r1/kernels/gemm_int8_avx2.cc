@@ -22,15 +22,6 @@ namespace {
 constexpr int kRows = 8;
 constexpr int kTokens = 4;
 
-// Activations of n tokens: codes [n][cols], scales and the weights' offset correction
-// (-offset x the block's code sum) [n][blocks].
-struct QuantizedTokens {
-  int64_t cols = 0, blocks = 0;
-  std::vector<int8_t> code;
-  std::vector<float> dx;
-  std::vector<int32_t> corr;
-};
-
 // In-register transpose of 8x8 32-bit elements: v[i] lane j becomes v[j] lane i.
 R1_TARGET_AVX2 R1_INLINE void Transpose8x8(__m256i (&v)[8]) {
   __m256i t[8], u[8];
@@ -74,25 +65,8 @@ namespace {
 }  // namespace gemm_avx_vnni
 #pragma GCC pop_options
 
-R1_TARGET_AVX2 void Int8GemmAvx2(const Matrix& w, const float* x, int64_t x_stride, int64_t n,
-                                 float* y, int64_t y_stride, const float* bias, ThreadPool& pool) {
-  thread_local QuantizedTokens q;
-  q.cols = w.cols;
-  q.blocks = w.qblocks();
-  q.code.resize(n * q.cols);
-  q.dx.resize(n * q.blocks);
-  q.corr.resize(n * q.blocks);
-  const int32_t offset = w.dtype == DType::kI8 ? 128 : 8;
-  QuantizedTokens* qp = &q;  // the workers read the calling thread's copy
-  pool.ParallelFor(n, 8, [&, qp](int64_t t0, int64_t t1, int) R1_TARGET_AVX2 {
-    for (int64_t t = t0; t < t1; ++t)
-      for (int64_t b = 0; b < qp->blocks; ++b) {
-        int sum;
-        qp->dx[t * qp->blocks + b] = QuantizeBlockAvx2(
-            x + t * x_stride + b * kQuantBlock, qp->code.data() + t * qp->cols + b * kQuantBlock, &sum);
-        qp->corr[t * qp->blocks + b] = -offset * sum;
-      }
-  });
+void Int8GemmAvx2(const Matrix& w, const QuantizedTokens& q, int64_t n, float* y,
+                  int64_t y_stride, const float* bias, ThreadPool& pool) {
   if (CpuHasAvxVnni())
     gemm_avx_vnni::Gemm(w, q, n, y, y_stride, bias, pool);
   else

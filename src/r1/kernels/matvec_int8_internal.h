@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "r1/core/thread_pool.h"
 #include "r1/kernels/matvec_int8.h"
@@ -48,8 +49,18 @@ R1_INLINE void SpreadBlock(int64_t b, int code_sum, Int8Activations& o) {
 void QuantizeActivationsAvx2(const float* x, int64_t cols, Int8Activations& out);
 void Int8RowsAvx2(const Matrix& w, int64_t r0, int64_t r1, const Int8Activations* x, int64_t n,
                   float* y, int64_t y_stride, const float* bias);
-// Int8Gemm's AVX2 / AVX-VNNI kernel (gemm_int8_avx2.cc).
-void Int8GemmAvx2(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+// Activations of n tokens for the int8 GEMMs (gemm_int8.cc), quantized per block of 32 exactly
+// as QuantizeActivations does, with the correction for the weights' unsigned offset folded into
+// one int32 per token and block.
+struct QuantizedTokens {
+  int64_t cols = 0, blocks = 0;
+  std::vector<int8_t> code;   // [n][cols]
+  std::vector<float> dx;      // [n][blocks]
+  std::vector<int32_t> corr;  // [n][blocks]: -offset x the block's sum of codes
+};
+
+// Int8Gemm's AVX2 / AVX-VNNI kernel (gemm_int8_avx2.cc), on tokens Int8Gemm quantized.
+void Int8GemmAvx2(const Matrix& w, const QuantizedTokens& q, int64_t n, float* y,
                   int64_t y_stride, const float* bias, ThreadPool& pool);
 
 #if defined(__x86_64__)
