@@ -12,6 +12,7 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/thread_pool.h"
+#include "r1/kernels/amx.h"
 #include "r1/kernels/matmul.h"
 
 namespace r1 {
@@ -70,7 +71,7 @@ TEST(Bf16Gemm, OddShapesNearFloat32) {
   if (!Bf16GemmApplies(Make(1, 2, 1).m)) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
   for (int64_t rows : {1, 17, 32, 45})
     for (int64_t cols : {2, 18, 34, 96})
-      for (int64_t n : {1, 6, 13})
+      for (int64_t n : {1, 6, 13, 16, 33})
         EXPECT_LT(RelativeError(rows, cols, n, rows % 2 == 1, 2), 2e-5)
             << rows << "x" << cols << " n " << n;
 }
@@ -82,6 +83,18 @@ TEST(Bf16Gemm, LongRowsOneAndTwoThreads) {
     EXPECT_LT(RelativeError(70, 1536, 14, true, threads), 2e-5);
     EXPECT_LT(RelativeError(33, 1000, 7, false, threads), 2e-5);
   }
+}
+
+// AMX CPUs take the tile kernel by default; the VNNI-width kernel beside it must stay right too.
+TEST(Bf16Gemm, WithoutAmxOnAmxCpus) {
+  if (!CpuHasAmx()) GTEST_SKIP() << "no AMX on this CPU";
+  SetAmx(false);
+  for (int64_t rows : {17, 45})
+    for (int64_t n : {6, 13, 30}) {
+      EXPECT_LT(RelativeError(rows, 96, n, true, 2), 2e-5) << rows << " n " << n;
+      EXPECT_LT(RelativeError(rows, 1000, n, false, 2), 2e-5) << rows << " n " << n;
+    }
+  SetAmx(true);
 }
 
 // One BF16 term per activation: exact products of the rounded activations, float32 sums, on

@@ -9,6 +9,7 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
+#include "r1/kernels/amx.h"
 #include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/simd.h"
 
@@ -159,9 +160,104 @@ R1_TARGET_AVX512_BF16 void Tile(const uint8_t* panel, const SplitTokens& s, int6
   StorePanelTile<T>(h0, h1, valid, bias, y, y_stride, t0);
 }
 
+// AMX: activations as planes of BF16 pairs, [token][pair] for hi and (two terms) lo, each row
+// `plane_pairs` words (the pairs rounded up to the tile's 16, zero past the columns), rows padded
+// with zeros to whole tiles of 16 tokens.
+struct AmxTokens {
+  int64_t plane_pairs = 0, tokens = 0;
+  std::vector<uint32_t> hi, lo;
+};
+
+constexpr int kAmxTokens = 16, kAmxPairs = 16;
+
+R1_TARGET_AVX512_BF16 void SplitTokenPlanes(const float* x, int64_t cols, bool two_terms,
+                                            uint32_t* hi, uint32_t* lo) {
+  for (int64_t c = 0; c < cols; c += 16) {
+    const int64_t left = cols - c;
+    const __mmask16 m = static_cast<__mmask16>(left >= 16 ? 0xffff : (1u << left) - 1);
+    const __m512 v = _mm512_maskz_loadu_ps(m, x + c);
+    const __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi + c / 2), h);
+    if (two_terms)
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + c / 2),
+                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_sub_ps(v, WidenBf16(h)))));
+  }
+}
+
+// 16 tokens (t0 on) x a 32-row panel with its pairs padded to whole tiles of 16: both 16-row
+// halves accumulate in float32 tiles over the whole row (no per-block scales here, so nothing
+// leaves the matrix unit until the end). Tiles: 0, 1 C; 2 hi, 3 lo (A); 4, 5 the halves (B);
+// all 16 rows x 64 bytes.
+R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_terms, int64_t t0,
+                           int tokens, int valid, float* y, int64_t y_stride, const float* bias) {
+  const int64_t stride = s.plane_pairs * 4;
+  const uint32_t* hi = s.hi.data() + t0 * s.plane_pairs;
+  const uint32_t* lo = two_terms ? s.lo.data() + t0 * s.plane_pairs : nullptr;
+  _tile_zero(0);
+  _tile_zero(1);
+  for (int64_t p = 0; p < s.plane_pairs; p += kAmxPairs) {
+    _tile_loadd(4, panel + p * kPairBytes, kPairBytes);
+    _tile_loadd(5, panel + p * kPairBytes + 64, kPairBytes);
+    _tile_loadd(2, hi + p, stride);
+    _tile_dpbf16ps(0, 2, 4);
+    _tile_dpbf16ps(1, 2, 5);
+    if (two_terms) {
+      _tile_loadd(3, lo + p, stride);
+      _tile_dpbf16ps(0, 3, 4);
+      _tile_dpbf16ps(1, 3, 5);
+    }
+  }
+  alignas(64) float out[2][kAmxTokens * 16];
+  _tile_stored(0, out[0], 64);
+  _tile_stored(1, out[1], 64);
+  for (int half = 0; half < 2 && half * 16 < valid; ++half) {
+    const int rows = std::min(16, valid - half * 16);
+    const __mmask16 m = static_cast<__mmask16>(rows >= 16 ? 0xffff : (1u << rows) - 1);
+    const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + half * 16) : _mm512_setzero_ps();
+    for (int t = 0; t < tokens; ++t)
+      _mm512_mask_storeu_ps(y + (t0 + t) * y_stride + half * 16, m,
+                            _mm512_add_ps(_mm512_load_ps(out[half] + t * 16), bv));
+  }
+}
+
 }  // namespace
 #pragma GCC diagnostic pop
 #endif
+
+namespace {
+
+#if defined(__x86_64__)
+void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool) {
+  thread_local AmxTokens s;
+  const int64_t pairs = w.cols / 2;
+  s.plane_pairs = (pairs + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
+  s.tokens = (n + kAmxTokens - 1) / kAmxTokens * kAmxTokens;
+  s.hi.assign(s.tokens * s.plane_pairs, 0);
+  if (two_terms) s.lo.assign(s.tokens * s.plane_pairs, 0);
+  AmxTokens* sp = &s;  // the workers read the calling thread's copy
+  const int64_t cols = w.cols;
+  pool.ParallelFor(n, 8, [&, sp](int64_t t0, int64_t t1, int) {
+    for (int64_t t = t0; t < t1; ++t)
+      SplitTokenPlanes(x + t * x_stride, cols, two_terms, sp->hi.data() + t * sp->plane_pairs,
+                       two_terms ? sp->lo.data() + t * sp->plane_pairs : nullptr);
+  });
+  ForEachPanel(w.rows, pool, [&, sp](int64_t r0, int valid) {
+    thread_local std::vector<uint8_t> panel;
+    panel.resize(sp->plane_pairs * kPairBytes);
+    RepackPanel(w, r0, valid, panel.data());
+    std::fill(panel.begin() + pairs * kPairBytes, panel.end(), 0);
+    static constexpr uint8_t kRows[6] = {16, 16, 16, 16, 16, 16};
+    static constexpr uint16_t kColsb[6] = {64, 64, 64, 64, 64, 64};
+    ConfigureTiles(6, kRows, kColsb);
+    for (int64_t t0 = 0; t0 < n; t0 += kAmxTokens)
+      TileAmx(panel.data(), *sp, two_terms, t0, static_cast<int>(std::min<int64_t>(kAmxTokens, n - t0)),
+              valid, y + r0, y_stride, bias ? bias + r0 : nullptr);
+  });
+}
+#endif
+
+}  // namespace
 
 void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
               int64_t y_stride, const float* bias, ThreadPool& pool) {
@@ -170,8 +266,9 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
                          "AVX512-BF16");
 #if defined(__x86_64__)
   if (n <= 0 || w.rows <= 0) return;
-  thread_local SplitTokens s;
   const bool two_terms = !Bf16RoundedActivations() || t_exact_scopes > 0;
+  if (AmxEnabled()) return Bf16GemmAmx(w, x, x_stride, n, y, y_stride, bias, two_terms, pool);
+  thread_local SplitTokens s;
   s.pairs = w.cols / 2;
   s.terms = two_terms ? 2 : 1;
   s.words.resize(n * s.pairs * s.terms);

@@ -1,5 +1,7 @@
 #include "r1/kernels/simd.h"
 
+#include "r1/kernels/amx.h"
+
 #include <cstdlib>
 #include <string>
 
@@ -65,6 +67,7 @@ std::string KernelIsaDescription() {
   if (CpuHasAvx512Vnni()) s += " + VNNI";
   if (CpuHasAvx512Bf16()) s += " + BF16";
   if (!CpuHasAvx512Vnni() && CpuHasAvxVnni()) s += " + AVX-VNNI";
+  if (AmxEnabled()) s += " + AMX";
   return s;
 }
 
