@@ -184,40 +184,62 @@ R1_TARGET_AVX512_BF16 void SplitTokenPlanes(const float* x, int64_t cols, bool t
   }
 }
 
-// 16 tokens (t0 on) x a 32-row panel with its pairs padded to whole tiles of 16: both 16-row
-// halves accumulate in float32 tiles over the whole row (no per-block scales here, so nothing
-// leaves the matrix unit until the end). Tiles: 0, 1 C; 2 hi, 3 lo (A); 4, 5 the halves (B);
-// all 16 rows x 64 bytes.
-R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_terms, int64_t t0,
-                           int tokens, int valid, float* y, int64_t y_stride, const float* bias) {
-  const int64_t stride = s.plane_pairs * 4;
-  const uint32_t* hi = s.hi.data() + t0 * s.plane_pairs;
-  const uint32_t* lo = two_terms ? s.lo.data() + t0 * s.plane_pairs : nullptr;
-  _tile_zero(0);
-  _tile_zero(1);
-  for (int64_t p = 0; p < s.plane_pairs; p += kAmxPairs) {
-    _tile_loadd(4, panel + p * kPairBytes, kPairBytes);
-    _tile_loadd(5, panel + p * kPairBytes + 64, kPairBytes);
-    _tile_loadd(2, hi + p, stride);
-    _tile_dpbf16ps(0, 2, 4);
-    _tile_dpbf16ps(1, 2, 5);
-    if (two_terms) {
-      _tile_loadd(3, lo + p, stride);
-      _tile_dpbf16ps(0, 3, 4);
-      _tile_dpbf16ps(1, 3, 5);
-    }
-  }
-  alignas(64) float out[2][kAmxTokens * 16];
+// The results of C tiles 0 .. 2G-1 (token group g's halves in tiles 2g, 2g + 1) to y, for the
+// first `tokens` tokens from t0 and the first `valid` rows, plus the bias.
+template <int G>
+R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, float* y,
+                                             int64_t y_stride, const float* bias) {
+  alignas(64) float out[2 * G][kAmxTokens * 16];
   _tile_stored(0, out[0], 64);
   _tile_stored(1, out[1], 64);
+  if constexpr (G == 2) {
+    _tile_stored(2, out[2], 64);
+    _tile_stored(3, out[3], 64);
+  }
   for (int half = 0; half < 2 && half * 16 < valid; ++half) {
     const int rows = std::min(16, valid - half * 16);
     const __mmask16 m = static_cast<__mmask16>(rows >= 16 ? 0xffff : (1u << rows) - 1);
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + half * 16) : _mm512_setzero_ps();
     for (int t = 0; t < tokens; ++t)
       _mm512_mask_storeu_ps(y + (t0 + t) * y_stride + half * 16, m,
-                            _mm512_add_ps(_mm512_load_ps(out[half] + t * 16), bv));
+                            _mm512_add_ps(_mm512_load_ps(out[t / kAmxTokens * 2 + half] + t % kAmxTokens * 16), bv));
   }
+}
+
+// G groups of 16 tokens (t0 on) x a 32-row panel with its pairs padded to whole tiles of 16:
+// both 16-row halves accumulate in float32 tiles over the whole row (no per-block scales here,
+// so nothing leaves the matrix unit until the end). With two groups, four C tiles give four
+// independent chains of products, so each product's latency hides behind the other three (one
+// group's two chains left the unit waiting: 2x slower per product). Tiles: 0-3 C, 4 and 5 A
+// (activations), 6 and 7 B (the halves); all 16 rows x 64 bytes.
+template <int G>
+R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_terms, int64_t t0,
+                           int tokens, int valid, float* y, int64_t y_stride, const float* bias) {
+  const int64_t stride = s.plane_pairs * 4, group = kAmxTokens * s.plane_pairs;
+  const uint32_t* hi = s.hi.data() + t0 * s.plane_pairs;
+  const uint32_t* lo = two_terms ? s.lo.data() + t0 * s.plane_pairs : nullptr;
+  _tile_zero(0);
+  _tile_zero(1);
+  if constexpr (G == 2) {
+    _tile_zero(2);
+    _tile_zero(3);
+  }
+  for (int64_t p = 0; p < s.plane_pairs; p += kAmxPairs) {
+    _tile_loadd(6, panel + p * kPairBytes, kPairBytes);
+    _tile_loadd(7, panel + p * kPairBytes + 64, kPairBytes);
+    for (int term = 0; term < (two_terms ? 2 : 1); ++term) {
+      const uint32_t* a = (term == 0 ? hi : lo) + p;
+      _tile_loadd(4, a, stride);
+      if constexpr (G == 2) _tile_loadd(5, a + group, stride);
+      _tile_dpbf16ps(0, 4, 6);
+      _tile_dpbf16ps(1, 4, 7);
+      if constexpr (G == 2) {
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+    }
+  }
+  StoreAmxResults<G>(t0, tokens, valid, y, y_stride, bias);
 }
 
 }  // namespace
@@ -247,12 +269,16 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
     panel.resize(sp->plane_pairs * kPairBytes);
     RepackPanel(w, r0, valid, panel.data());
     std::fill(panel.begin() + pairs * kPairBytes, panel.end(), 0);
-    static constexpr uint8_t kRows[6] = {16, 16, 16, 16, 16, 16};
-    static constexpr uint16_t kColsb[6] = {64, 64, 64, 64, 64, 64};
-    ConfigureTiles(6, kRows, kColsb);
-    for (int64_t t0 = 0; t0 < n; t0 += kAmxTokens)
-      TileAmx(panel.data(), *sp, two_terms, t0, static_cast<int>(std::min<int64_t>(kAmxTokens, n - t0)),
-              valid, y + r0, y_stride, bias ? bias + r0 : nullptr);
+    static constexpr uint8_t kRows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
+    static constexpr uint16_t kColsb[8] = {64, 64, 64, 64, 64, 64, 64, 64};
+    ConfigureTiles(8, kRows, kColsb);
+    const float* b = bias ? bias + r0 : nullptr;
+    int64_t t0 = 0;
+    for (; t0 + kAmxTokens < n; t0 += 2 * kAmxTokens)
+      TileAmx<2>(panel.data(), *sp, two_terms, t0,
+                 static_cast<int>(std::min<int64_t>(2 * kAmxTokens, n - t0)), valid, y + r0, y_stride, b);
+    if (t0 < n)
+      TileAmx<1>(panel.data(), *sp, two_terms, t0, static_cast<int>(n - t0), valid, y + r0, y_stride, b);
   });
 }
 #endif
