@@ -16,6 +16,7 @@
 #include "r1/core/machine_limits.h"
 #include "r1/core/progress.h"
 #include "r1/infer/speculative.h"
+#include "r1/kernels/amx.h"
 #include "r1/kernels/gemm_bf16.h"
 #include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/simd.h"
@@ -180,6 +181,7 @@ int RunBench(const BenchArgs& a) {
   const double peak_bf16 = MeasurePeakBf16Gflops(threads);
   progress.Update(++done, "measuring INT8 dot peak");
   const double peak_int8 = MeasurePeakInt8Gops(threads);
+  const double peak_amx_bf16 = MeasurePeakAmxBf16Gflops(threads);
   progress.Update(++done, "prefill");
 
   double best_prefill = 1e30, best_decode = 1e30;
@@ -257,6 +259,9 @@ int RunBench(const BenchArgs& a) {
       (CpuHasAvx512Vnni() || DetectIsa() >= IsaLevel::kAvx2) && peak_int8 > 0) {
     prefill_peak_name = "int8_dot";
     prefill_peak = peak_int8;
+  } else if (main_format == "bf16" && Bf16GemmEnabled() && AmxEnabled() && peak_amx_bf16 > 0) {
+    prefill_peak_name = "amx_bf16";
+    prefill_peak = peak_amx_bf16;
   } else if (main_format == "bf16" && Bf16GemmEnabled() && CpuHasAvx512Bf16() && peak_bf16 > 0) {
     prefill_peak_name = "bf16_dot";
     prefill_peak = peak_bf16;
@@ -287,6 +292,7 @@ int RunBench(const BenchArgs& a) {
   j["peak_gflops"] = peak;
   j["peak_bf16_gflops"] = peak_bf16;
   j["peak_int8_gops"] = peak_int8;
+  j["peak_amx_bf16_gflops"] = peak_amx_bf16;
   j["decode_weight_bytes_per_token"] = static_cast<int64_t>(cost.decode_weight_bytes);
   j["decode_roofline_tokens_per_s"] = roofline_tps;
   j["decode_roofline_ratio"] = decode_tps / roofline_tps;
@@ -317,10 +323,11 @@ int RunBench(const BenchArgs& a) {
   std::printf("%-17s%.0f GFLOP/s\n", "FP32 FMA peak", peak);
   PrintPeak("BF16 dot peak", peak_bf16, "GFLOP/s", peak);
   PrintPeak("INT8 dot peak", peak_int8, "GOP/s", peak);
+  if (peak_amx_bf16 > 0) PrintPeak("AMX BF16 peak", peak_amx_bf16, "GFLOP/s", peak);
   std::printf("%-17s%d tokens: %.1f tok/s = %.1f GFLOP/s (%.1f%% of the %s peak)%s\n", "prefill",
               a.prompt, prefill_tps, prefill_gflops, 100 * prefill_gflops / prefill_peak,
               prefill_peak_name.c_str(),
-              prefill_peak_name == "bf16_dot" && Bf16RoundedActivations()
+              prefill_peak_name.find("bf16") != std::string::npos && Bf16RoundedActivations()
                   ? ", activations rounded to BF16"
                   : "");
   std::printf("%-17s%d tokens: %.2f tok/s; roofline %.2f tok/s -> ratio %.2f\n", "decode", a.gen,

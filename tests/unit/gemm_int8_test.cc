@@ -13,7 +13,6 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/thread_pool.h"
-#include "r1/kernels/amx.h"
 #include "r1/kernels/matmul.h"
 #include "r1/kernels/matvec_int8.h"
 #include "r1/kernels/quantize_rows.h"
@@ -156,33 +155,6 @@ TEST(Int8Gemm, EveryBlockRemainder) {
 TEST(Int8Gemm, ExtremeCodesAndZeroScales) {
   Check(DType::kI8, 40, 128, 9, true, 2, true);
   Check(DType::kU8, 40, 128, 9, true, 2, true);
-}
-
-// On AMX CPUs the GEMM multiplies on the tile unit; its block sums are the same integers and are
-// scaled in the same order, so it must agree with the VNNI kernel to the bit, on token counts
-// that fill 16-token tiles partly, once and twice, and block counts around its groups of 4.
-TEST(Int8Gemm, AmxBitIdenticalToVnni) {
-  if (!CpuHasAmx()) GTEST_SKIP() << "no AMX on this CPU";
-  for (DType dtype : {DType::kI8, DType::kU8})
-    for (int64_t blocks : {1, 3, 4, 5, 9, 48})
-      for (int64_t n : {1, 13, 16, 20, 33}) {
-        const int64_t rows = 45, cols = blocks * 32;
-        QMatrix q = Make(dtype, rows, cols, static_cast<uint32_t>(blocks * 7 + n), n == 13);
-        std::mt19937 rng(static_cast<uint32_t>(n));
-        std::normal_distribution<float> nd(0.0f, 1.0f);
-        std::vector<float> x(n * cols), bias(rows);
-        for (float& v : x) v = nd(rng);
-        for (float& v : bias) v = nd(rng);
-        ThreadPool pool(2);
-        std::vector<float> amx(n * rows), vnni(n * rows);
-        SetAmx(false);
-        Int8Gemm(q.m, x.data(), cols, n, vnni.data(), rows, bias.data(), pool);
-        SetAmx(true);
-        Int8Gemm(q.m, x.data(), cols, n, amx.data(), rows, bias.data(), pool);
-        for (int64_t i = 0; i < n * rows; ++i)
-          ASSERT_EQ(amx[i], vnni[i]) << DTypeName(dtype) << " blocks " << blocks << " n " << n
-                                     << " token " << i / rows << " row " << i % rows;
-      }
 }
 
 TEST(Int8Gemm, MatMulUsesItOnlyWithInt8Activations) {

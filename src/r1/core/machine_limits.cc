@@ -20,7 +20,9 @@
 #include <immintrin.h>
 #endif
 
+#include "r1/core/dtype.h"
 #include "r1/core/error.h"
+#include "r1/kernels/amx.h"
 
 namespace r1 {
 namespace {
@@ -279,6 +281,42 @@ __attribute__((target("avx2"))) double DotInt8Avx2(int64_t iters, float x) {
 }
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// Four C tiles, each its own chain, with A and B loaded once: as the BF16 GEMM's inner loop, minus
+// its tile loads. Inputs 1 and 1/2 grow each sum by 16 per instruction, far from overflow.
+R1_TARGET_AMX double DotAmxBf16(int64_t iters, float x) {
+  static constexpr uint8_t kRows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
+  static constexpr uint16_t kColsb[8] = {64, 64, 64, 64, 64, 64, 64, 64};
+  ConfigureTiles(8, kRows, kColsb);
+  alignas(64) uint16_t a[16 * 32], b[16 * 32];
+  for (uint16_t& v : a) v = F32ToBf16(x);
+  for (uint16_t& v : b) v = F32ToBf16(0.5f);
+  _tile_loadd(4, a, 64);
+  _tile_loadd(5, a, 64);
+  _tile_loadd(6, b, 64);
+  _tile_loadd(7, b, 64);
+  _tile_zero(0);
+  _tile_zero(1);
+  _tile_zero(2);
+  _tile_zero(3);
+  for (int64_t i = 0; i < iters; ++i) {
+    _tile_dpbf16ps(0, 4, 6);
+    _tile_dpbf16ps(1, 4, 7);
+    _tile_dpbf16ps(2, 5, 6);
+    _tile_dpbf16ps(3, 5, 7);
+  }
+  alignas(64) float c[4][256];
+  _tile_stored(0, c[0], 64);
+  _tile_stored(1, c[1], 64);
+  _tile_stored(2, c[2], 64);
+  _tile_stored(3, c[3], 64);
+  double s = 0;
+  for (const auto& tile : c)
+    for (float v : tile) s += v;
+  return s;
+}
+#endif
+
 // `feature` is the __builtin_cpu_supports name; libgcc's check includes the OS saving zmm state.
 DotKernel PickDotKernel(bool bf16) {
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -383,6 +421,16 @@ double MeasurePeakInt8Gops(int threads, int reps) {
   return MeasureDotPeak(kernel, threads, reps);
 }
 
+double MeasurePeakAmxBf16Gflops(int threads, int reps) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const DotKernel kernel =
+      CpuHasAmx() ? DotKernel{DotAmxBf16, 4 * 16 * 16 * 32 * 2} : DotKernel{nullptr, 0};
+#else
+  static const DotKernel kernel{nullptr, 0};
+#endif
+  return MeasureDotPeak(kernel, threads, reps);
+}
+
 size_t BandwidthBufferBytes() {
   size_t bytes = size_t{1} << 30;
 #if defined(_SC_LEVEL3_CACHE_SIZE) && defined(_SC_PHYS_PAGES)
@@ -405,6 +453,7 @@ MachineLimits MeasureMachineLimits(int threads) {
   limits.peak_fp32_gflops = MeasurePeakFp32Gflops(threads);
   limits.peak_bf16_gflops = MeasurePeakBf16Gflops(threads);
   limits.peak_int8_gops = MeasurePeakInt8Gops(threads);
+  limits.peak_amx_bf16_gflops = MeasurePeakAmxBf16Gflops(threads);
   limits.threads = threads;
   return limits;
 }

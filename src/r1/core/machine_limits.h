@@ -14,6 +14,7 @@ struct MachineLimits {
   double peak_fp32_gflops;     // 1e9 FP32 flops per second, an FMA counting as two
   double peak_bf16_gflops;     // vdpbf16ps; 0 where the CPU lacks AVX512_BF16
   double peak_int8_gops;       // vpdpbusd; 0 where the CPU lacks AVX512_VNNI
+  double peak_amx_bf16_gflops; // AMX tdpbf16ps; 0 where the CPU lacks AMX (or R1_ISA caps it)
   int threads;
 };
 
@@ -37,6 +38,11 @@ double MeasurePeakFp32Gflops(int threads, int reps = 5);
 // arguments.
 double MeasurePeakBf16Gflops(int threads, int reps = 5);
 double MeasurePeakInt8Gops(int threads, int reps = 5);
+
+// The peak of AMX's `tdpbf16ps` (16 x 16 x 32 BF16 multiply-adds per instruction, into four
+// independent float32 tiles), which the BF16 GEMM runs on where CpuHasAmx() (r1/kernels/amx.h);
+// 0 elsewhere. Throws r1::Error on bad arguments.
+double MeasurePeakAmxBf16Gflops(int threads, int reps = 5);
 
 // Size of the buffer the bandwidth figure should use here: 1 GiB, grown to 8x the last-level cache
 // where that is larger, but never more than a quarter of RAM.

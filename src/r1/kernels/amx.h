@@ -1,10 +1,11 @@
 // Intel AMX (Xeon Sapphire Rapids and later): eight tile registers of up to 16 rows x 64 bytes
-// and a matrix unit that multiplies two tiles into a third, `tdpbssd` (int8, 16x16x64 multiply-
-// adds per instruction) and `tdpbf16ps` (BF16 pairs, 16x16x32). Per core that is about 7x the
-// int8 rate of AVX512-VNNI's `vpdpbusd` on the machine it was measured on (docs/performance.md),
-// so the int8 and BF16 prefill GEMMs use it where it exists. Linux hands the tile registers'
-// 8 KiB of state only to processes that ask (arch_prctl ARCH_REQ_XCOMP_PERM), which
-// CpuHasAmx() does once.
+// and a matrix unit that multiplies two tiles into a third; `tdpbf16ps` does 16 x 16 x 32 BF16
+// multiply-adds per instruction into float32. The BF16 prefill GEMM uses it where it exists: on
+// the Xeon it was measured on, `vdpbf16ps` ran at half the FP32 FMA rate and the tile unit at
+// ~15x that (docs/performance.md). The int8 GEMM does not: its per-block scales take every 32
+// columns' int32 sums out of the tiles to be scaled in AVX-512, which is what it already spent
+// its time on, and an AMX version measured no faster. Linux hands the tile registers' 8 KiB of
+// state only to processes that ask (arch_prctl ARCH_REQ_XCOMP_PERM), which CpuHasAmx() does once.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,7 @@ namespace r1 {
 // R1_ISA unset or `amx` (any other cap, e.g. R1_ISA=avx512, leaves AMX out).
 bool CpuHasAmx();
 
-// Process-wide switch over CpuHasAmx() (default on), so tests can run both paths of a GEMM in
+// Process-wide switch over CpuHasAmx() (default on), so tests can run both BF16 GEMM kernels in
 // one process.
 void SetAmx(bool on);
 bool AmxEnabled();

@@ -7,7 +7,6 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
-#include "r1/kernels/amx.h"
 #include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/matvec_int8_internal.h"
 #include "r1/kernels/simd.h"
@@ -26,12 +25,9 @@ constexpr int kQuads = kQuantBlock / 4;              // 4-code groups per block
 // 2048-column expert (64 KiB) spilled from L1 and its repack stored twice the bytes.
 constexpr int kPanelBlockBytesQ8 = kQuads * kPanelRows * 4;
 constexpr int kPanelBlockBytesQ4 = kPanelBlockBytesQ8 / 2;
-// The AMX panel keeps one signed code per byte for both formats: its B tiles are 8 quads x 16 rows.
-inline int64_t PanelBlockBytes(DType dtype, bool amx) {
-  return amx || dtype != DType::kU8 ? kPanelBlockBytesQ8 : kPanelBlockBytesQ4;
+inline int64_t PanelBlockBytes(DType dtype) {
+  return dtype == DType::kU8 ? kPanelBlockBytesQ4 : kPanelBlockBytesQ8;
 }
-// Tokens per AMX tile (its rows).
-constexpr int kAmxTokens = 16;
 
 using int8_detail::QuantizedTokens;
 
@@ -85,20 +81,17 @@ R1_TARGET_AVX2 void QuantizeTokenAvx2(const float* x, int64_t blocks, int32_t of
 // value + 8) in `vpdpbusd` order: Q8 block b, quad q, row i at byte b*1024 + q*128 + i*4 holds
 // codes 4q..4q+3 of row i's block b; Q4 the same at b*512 + q*128 + i*4 for quads 0-3, each
 // byte's high nibble the code of quad q + 4 (the stored bytes as they are); dw[b*32 + i] is row
-// i's scale of block b. With `amx`, both formats as signed codes (Q4: nibble - 8), one per byte
-// as Q8's unsigned layout: `tdpbssd` multiplies signed by signed, so no offset needs correcting.
-// Rows past `valid` get zero codes and zero scales. Each group of 16 rows
+// i's scale of block b. Rows past `valid` get zero codes and zero scales. Each group of 16 rows
 // is read one word of each of a run's blocks (64 bytes) per row at a time and transposed in
 // registers (16-row gathers took 20-40% of a prefill's product time; experts with few tokens
 // each spent most of theirs there).
-R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, bool amx,
-                                       uint8_t* panel, float* dw) {
+R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
+                                       float* dw) {
   const bool q8 = w.dtype == DType::kI8;
   const int64_t block_bytes = QuantBlockBytes(w.dtype);
   const int64_t block_words = block_bytes / 4;
   const __m512i flip = _mm512_set1_epi32(static_cast<int>(0x80808080u));
-  const int64_t panel_block = PanelBlockBytes(w.dtype, amx);
-  const __m512i nibble = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8);
+  const int64_t panel_block = PanelBlockBytes(w.dtype);
   for (int half = 0; half < 2; ++half) {
     const int first = 16 * half;
     const int rows_here = std::clamp(valid - first, 0, 16);
@@ -122,17 +115,7 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, b
         for (int64_t b = 0; b < run.nb; ++b) {
           uint8_t* dst = panel + (b_run + b) * panel_block + first * 4;
           // Padding rows stay zero: their scale is zero and their outputs are never stored.
-          if (!amx) {
-            _mm512_storeu_si512(dst + q * 128, q8 ? _mm512_maskz_xor_epi32(live, v[b], flip) : v[b]);
-          } else if (q8) {
-            _mm512_storeu_si512(dst + q * 128, v[b]);
-          } else {
-            const __m512i lo = _mm512_and_si512(v[b], nibble);
-            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v[b], 4), nibble);
-            _mm512_storeu_si512(dst + q * 128, _mm512_maskz_mov_epi32(live, _mm512_sub_epi8(lo, eight)));
-            _mm512_storeu_si512(dst + (q + 4) * 128,
-                                _mm512_maskz_mov_epi32(live, _mm512_sub_epi8(hi, eight)));
-          }
+          _mm512_storeu_si512(dst + q * 128, q8 ? _mm512_maskz_xor_epi32(live, v[b], flip) : v[b]);
         }
       }
       // Scales: the run's (up to 16) blocks of 16 rows in one transpose.
@@ -201,78 +184,6 @@ R1_TARGET_AVX512_VNNI void Tile(const uint8_t* panel, const float* dw, const Qua
   StorePanelTile<T>(f0, f1, valid, bias, y, y_stride, t0);
 }
 
-// 16 tokens (t0 on; rows of q past the last token are zero codes and scales) x a 32-row AMX panel:
-// per block, one `tdpbssd` of the tokens' 32 codes (A, 16 x 32 bytes, straight from q) with the
-// panel's 8 quads x 16 rows (B) gives the exact int32 block sums of 16 x 16 products; they are
-// scaled into float32 as Tile does, in the same order, so the results are bit-identical to the
-// VNNI kernel's. The products of 4 blocks go to 4 C tiles, and the next 4 blocks' products are
-// issued before this group's sums are scaled, so the matrix unit's latency hides behind the
-// scaling (one block at a time, waiting on each product, ran no faster than VNNI). Tiles: 0-3 C
-// (16 x 64 bytes), 4 and 6 A (16 x 32), 5 and 7 B (8 x 64).
-constexpr int kAmxGroupBlocks = 4;
-
-R1_TARGET_AMX R1_INLINE void IssueAmxGroup(const int8_t* a, int64_t cols, const uint8_t* b_half,
-                                           int64_t b, int nb) {
-  // Tile numbers are immediates, hence the unrolled steps.
-#define R1_AMX_BLOCK(j, ta, tb)                                             \
-  if (j < nb) {                                                             \
-    _tile_loadd(ta, a + (b + j) * kQuantBlock, cols);                        \
-    _tile_loadd(tb, b_half + (b + j) * kPanelBlockBytesQ8, 128);             \
-    _tile_zero(j);                                                          \
-    _tile_dpbssd(j, ta, tb);                                                \
-  }
-  R1_AMX_BLOCK(0, 4, 5)
-  R1_AMX_BLOCK(1, 6, 7)
-  R1_AMX_BLOCK(2, 4, 5)
-  R1_AMX_BLOCK(3, 6, 7)
-#undef R1_AMX_BLOCK
-}
-
-R1_TARGET_AMX R1_INLINE void StoreAmxGroup(int32_t* sums, int nb) {
-  _tile_stored(0, sums, 64);
-  if (nb > 1) _tile_stored(1, sums + 256, 64);
-  if (nb > 2) _tile_stored(2, sums + 512, 64);
-  if (nb > 3) _tile_stored(3, sums + 768, 64);
-}
-
-R1_TARGET_AMX void TileAmx(const uint8_t* panel, const float* dw, const QuantizedTokens& q,
-                           int64_t t0, int tokens, int valid, float* y, int64_t y_stride,
-                           const float* bias) {
-  const int64_t blocks = q.blocks, cols = q.cols;
-  const int8_t* a = q.code.data() + t0 * cols;
-  const float* dx = q.dx.data() + t0 * blocks;
-  alignas(64) int32_t sums[2][kAmxGroupBlocks * kAmxTokens * 16];
-  for (int half = 0; half * 16 < valid; ++half) {
-    __m512 acc[kAmxTokens];
-    for (__m512& v : acc) v = _mm512_setzero_ps();
-    const uint8_t* b_half = panel + half * 64;
-    IssueAmxGroup(a, cols, b_half, 0, static_cast<int>(std::min<int64_t>(kAmxGroupBlocks, blocks)));
-    for (int64_t g = 0, k = 0; g < blocks; g += kAmxGroupBlocks, k ^= 1) {
-      const int nb = static_cast<int>(std::min<int64_t>(kAmxGroupBlocks, blocks - g));
-      StoreAmxGroup(sums[k], nb);
-      const int64_t next = g + kAmxGroupBlocks;
-      if (next < blocks)
-        IssueAmxGroup(a, cols, b_half, next,
-                      static_cast<int>(std::min<int64_t>(kAmxGroupBlocks, blocks - next)));
-      for (int j = 0; j < nb; ++j) {
-        const int64_t b = g + j;
-        const int32_t* c = sums[k] + j * kAmxTokens * 16;
-        const __m512 s = _mm512_loadu_ps(dw + b * kPanelRows + half * 16);
-        for (int t = 0; t < kAmxTokens; ++t) {
-          const __m512 d = _mm512_set1_ps(dx[t * blocks + b]);
-          acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + t * 16)),
-                                   _mm512_mul_ps(s, d), acc[t]);
-        }
-      }
-    }
-    const int rows = std::min(16, valid - half * 16);
-    const __mmask16 m = static_cast<__mmask16>(rows >= 16 ? 0xffff : (1u << rows) - 1);
-    const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + half * 16) : _mm512_setzero_ps();
-    for (int t = 0; t < tokens; ++t)
-      _mm512_mask_storeu_ps(y + (t0 + t) * y_stride + half * 16, m, _mm512_add_ps(acc[t], bv));
-  }
-}
-
 // The source bytes of the panel after this one (its tile groups are next in memory, and a thread's
 // panels are consecutive), fetched into L2 a slice per token tile while this panel's tiles
 // compute, so its repack finds them there instead of stalling on DRAM line after line: a
@@ -325,30 +236,12 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
                     qp->dx.data() + t * qp->blocks, qp->corr.data() + t * qp->blocks);
   });
   if (!vnni512) return int8_detail::Int8GemmAvx2(w, q, n, y, y_stride, bias, pool);
-  const bool amx = AmxEnabled();
-  if (amx) {
-    // AMX reads whole tiles of 16 tokens: the rows past the last token are zero.
-    const int64_t padded = (n + kAmxTokens - 1) / kAmxTokens * kAmxTokens;
-    q.code.resize(padded * q.cols);
-    q.dx.resize(padded * q.blocks);
-    std::fill(q.code.begin() + n * q.cols, q.code.end(), 0);
-    std::fill(q.dx.begin() + n * q.blocks, q.dx.end(), 0.0f);
-  }
   ForEachPanel(w.rows, pool, [&, qp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
     thread_local std::vector<float> dw;
-    panel.resize(qp->blocks * PanelBlockBytes(w.dtype, amx));
+    panel.resize(qp->blocks * PanelBlockBytes(w.dtype));
     dw.resize(qp->blocks * kPanelRows);
-    RepackPanel(w, r0, valid, amx, panel.data(), dw.data());
-    if (amx) {
-      static constexpr uint8_t kRows[8] = {16, 16, 16, 16, 16, 8, 16, 8};
-      static constexpr uint16_t kColsb[8] = {64, 64, 64, 64, 32, 64, 32, 64};
-      ConfigureTiles(8, kRows, kColsb);
-      for (int64_t t0 = 0; t0 < n; t0 += kAmxTokens)
-        TileAmx(panel.data(), dw.data(), *qp, t0, static_cast<int>(std::min<int64_t>(kAmxTokens, n - t0)),
-                valid, y + r0, y_stride, bias ? bias + r0 : nullptr);
-      return;
-    }
+    RepackPanel(w, r0, valid, panel.data(), dw.data());
     const bool q4 = w.dtype == DType::kU8;
     NextPanelPrefetch next(w, r0, n);
     ForEachTokenTile(n, [&](auto tokens, int64_t t0) {
