@@ -17,14 +17,14 @@ if run_ok "bench --json" "$TMP/bench.json" "$R1" bench -m "$D" --json "${TINY[@]
            prefill_flops_ratio decode_weight_bytes_per_token decode_roofline_tokens_per_s prefill_gflops; do
     check_json "$TMP/bench.json" "($pos)(j.get('$k'))" "bench: $k is a number > 0"
   done
-  check_json "$TMP/bench.json" "j.get('prefill_peak') in ('int8_dot', 'bf16_dot', 'fp32_fma')" \
+  check_json "$TMP/bench.json" "j.get('prefill_peak') in ('int8_dot', 'bf16_dot', 'amx_bf16', 'fp32_fma')" \
     "bench: prefill_peak names the instruction"
   check_json "$TMP/bench.json" "sorted(j['batch_decode_tokens_per_s']) == ['1', '32', '8']" \
     "bench: batch_decode_tokens_per_s has the keys '1', '8', '32'"
   check_json "$TMP/bench.json" "all(($pos)(v) for v in j['batch_decode_tokens_per_s'].values())" \
     "bench: every batch_decode_tokens_per_s is a number > 0"
   # Zero means "this CPU lacks the instruction", a valid answer.
-  for k in peak_bf16_gflops peak_int8_gops; do
+  for k in peak_bf16_gflops peak_int8_gops peak_amx_bf16_gflops; do
     check_json "$TMP/bench.json" "isinstance(j.get('$k'), (int, float)) and j['$k'] >= 0" "bench: $k is a number >= 0"
   done
   check_json "$TMP/bench.json" "j.get('weight_format') == 'bf16'" "bench: weight_format of an init'd model is bf16"
