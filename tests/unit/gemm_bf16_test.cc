@@ -82,6 +82,10 @@ TEST(Bf16Gemm, LongRowsOneAndTwoThreads) {
     // One BF16 rounding of the activations alone would cost about 1e-3 here.
     EXPECT_LT(RelativeError(70, 1536, 14, true, threads), 2e-5);
     EXPECT_LT(RelativeError(33, 1000, 7, false, threads), 2e-5);
+    // Rows the AMX kernel takes in chunks of 2048 columns (the last one partly padding), with
+    // token counts of one and two 16-token groups and a remainder.
+    EXPECT_LT(RelativeError(37, 2100, 35, true, threads), 2e-5);
+    EXPECT_LT(RelativeError(50, 4098, 16, false, threads), 2e-5);
   }
 }
 
