@@ -10,6 +10,7 @@
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
 #include "r1/kernels/amx.h"
+#include "r1/kernels/gemm_bf16_internal.h"
 #include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/simd.h"
 
@@ -19,9 +20,14 @@
 
 namespace r1 {
 
+using bf16_detail::kPairBytes;
+#if defined(__x86_64__)
+using bf16_detail::RepackPanel;
+using bf16_detail::WidenBf16;
+#endif
+
 namespace {
 
-constexpr int kPairBytes = kPanelRows * 4;       // one column pair of a repacked panel
 
 std::atomic<bool>& Enabled() {
   static std::atomic<bool> on = [] {
@@ -73,9 +79,6 @@ bool Bf16GemmApplies(const Matrix& w) {
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 namespace {
 
-R1_TARGET_AVX512_BF16 R1_INLINE __m512 WidenBf16(__m256i h) {
-  return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
 
 template <bool kTwoTerms>
 R1_TARGET_AVX512_BF16 void SplitToken(const float* x, int64_t cols, uint32_t* out) {
@@ -105,29 +108,6 @@ R1_TARGET_AVX512_BF16 void SplitToken(const float* x, int64_t cols, uint32_t* ou
     const int terms = kTwoTerms ? 2 : 1;
     out[c / 2 * terms] = h[0] | (static_cast<uint32_t>(h[1]) << 16);
     if (kTwoTerms) out[c / 2 * terms + 1] = l[0] | (static_cast<uint32_t>(l[1]) << 16);
-  }
-}
-
-// Rows [r0, r0 + valid) of W: pair p of row i at byte p*128 + i*4 (columns 2p and 2p+1). Rows
-// past `valid` are zero. Each group of 16 rows is read 16 pairs (64 bytes) per row at a time.
-// Pairs [p0, p1) only (p0 a multiple of 16) with pair p0 at the start of `panel`: the AMX kernel
-// repacks long rows a chunk at a time.
-R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
-                                       int64_t p0 = 0, int64_t p1 = -1) {
-  const int64_t row_bytes = w.cols * 2;
-  if (p1 < 0) p1 = w.cols / 2;
-  for (int half = 0; half < 2; ++half) {
-    const int first = 16 * half;
-    const int rows_here = std::clamp(valid - first, 0, 16);
-    const uint8_t* base = w.data + (r0 + first) * row_bytes;
-    for (int64_t p = p0; p < p1; p += 16) {
-      const int64_t np = std::min<int64_t>(16, p1 - p);
-      __m512i v[16];
-      LoadRows16(base, row_bytes, p * 4, rows_here, static_cast<int>(np), v);
-      Transpose16x16(v);
-      for (int64_t j = 0; j < np; ++j)
-        _mm512_storeu_si512(panel + (p - p0 + j) * kPairBytes + first * 4, v[j]);
-    }
   }
 }
 
@@ -164,202 +144,39 @@ R1_TARGET_AVX512_BF16 void Tile(const uint8_t* panel, const SplitTokens& s, int6
   StorePanelTile<T>(h0, h1, valid, bias, y, y_stride, t0);
 }
 
-// AMX: activations as planes of BF16 pairs, hi and (two terms) lo, in the order the A tiles are
-// read: tile (g, j) holds tokens 16g .. 16g+15 x pairs 16j .. 16j+15 as 16 rows of 64 bytes, 1 KiB
-// contiguous, at word (g * plane_pairs / 16 + j) * 256. Pairs are rounded up to the tile's 16
-// (zero past the columns), tokens to whole tiles of 16 (zero rows). Token-major rows instead put
-// a tile's 16 rows a row length apart, on 16 pages at long rows: the tile loads then waited on
-// address translation (an 8960-column product ran at 0.55x the rate of a 1536-column one).
-struct AmxTokens {
-  int64_t plane_pairs = 0, tokens = 0;
-  std::vector<uint32_t> hi, lo;
-};
-
-constexpr int kAmxTokens = 16, kAmxPairs = 16, kAmxTileWords = kAmxTokens * kAmxPairs;
-
-R1_INLINE int64_t AmxTileWord(int64_t plane_pairs, int64_t t, int64_t p) {
-  return ((t / kAmxTokens) * (plane_pairs / kAmxPairs) + p / kAmxPairs) * kAmxTileWords +
-         (t % kAmxTokens) * kAmxPairs + p % kAmxPairs;
-}
-
-R1_TARGET_AVX512_BF16 void SplitTokenPlanes(const float* x, int64_t cols, bool two_terms,
-                                            int64_t t, int64_t plane_pairs, uint32_t* hi,
-                                            uint32_t* lo) {
-  // 16 columns are 8 pairs, which never straddle two tiles.
-  for (int64_t c = 0; c < cols; c += 16) {
-    const int64_t left = cols - c;
-    const __mmask16 m = static_cast<__mmask16>(left >= 16 ? 0xffff : (1u << left) - 1);
-    const __m512 v = _mm512_maskz_loadu_ps(m, x + c);
-    const __m256i h = reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(v));
-    const int64_t at = AmxTileWord(plane_pairs, t, c / 2);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(hi + at), h);
-    if (two_terms)
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(lo + at),
-                          reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_sub_ps(v, WidenBf16(h)))));
-  }
-}
-
-// The results of C tiles 0 .. 2G-1 (token group g's halves in tiles 2g, 2g + 1) to y, for the
-// first `tokens` tokens from t0 and the first `valid` rows, plus the bias.
-template <int G>
-R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, float* y,
-                                             int64_t y_stride, const float* bias) {
-  alignas(64) float out[2 * G][kAmxTokens * 16];
-  _tile_stored(0, out[0], 64);
-  _tile_stored(1, out[1], 64);
-  if constexpr (G == 2) {
-    _tile_stored(2, out[2], 64);
-    _tile_stored(3, out[3], 64);
-  }
-  for (int half = 0; half < 2 && half * 16 < valid; ++half) {
-    const int rows = std::min(16, valid - half * 16);
-    const __mmask16 m = static_cast<__mmask16>(rows >= 16 ? 0xffff : (1u << rows) - 1);
-    const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + half * 16) : _mm512_setzero_ps();
-    for (int t = 0; t < tokens; ++t)
-      _mm512_mask_storeu_ps(y + (t0 + t) * y_stride + half * 16, m,
-                            _mm512_add_ps(_mm512_load_ps(out[t / kAmxTokens * 2 + half] + t % kAmxTokens * 16), bv));
-  }
-}
-
-// G groups of 16 tokens (t0 on) x a 32-row panel over pairs [p0, p1) of its rows (the panel holds
-// that chunk, pairs padded to whole tiles of 16): both 16-row halves accumulate in float32 tiles
-// (no per-block scales here, so nothing leaves the matrix unit until the chunk ends). With two
-// groups, four C tiles give four independent chains of products, so each product's latency hides
-// behind the other three (one group's two chains left the unit waiting: 2x slower per product).
-// Rows longer than one chunk carry their sums in `acc` ([token][32] floats) from chunk to chunk;
-// the last chunk (or the only one, acc null) stores to y. Tiles: 0-3 C, 4 and 5 A (activations),
-// 6 and 7 B (the halves); all 16 rows x 64 bytes.
-template <int G>
-R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_terms, int64_t t0,
-                           int64_t p0, int64_t p1, float* acc, bool first_chunk, bool last_chunk,
-                           int tokens, int valid, float* y, int64_t y_stride, const float* bias) {
-  const int64_t group = kAmxTokens * s.plane_pairs;  // words from one token group to the next
-  const uint32_t* hi = s.hi.data() + AmxTileWord(s.plane_pairs, t0, 0);
-  const uint32_t* lo = two_terms ? s.lo.data() + AmxTileWord(s.plane_pairs, t0, 0) : nullptr;
-  constexpr int64_t kAccRow = kPanelRows * 4;  // bytes per token in acc
-  float* a0 = acc ? acc + t0 * kPanelRows : nullptr;
-  if (first_chunk) {
-    _tile_zero(0);
-    _tile_zero(1);
-    if constexpr (G == 2) {
-      _tile_zero(2);
-      _tile_zero(3);
-    }
-  } else {
-    _tile_loadd(0, a0, kAccRow);
-    _tile_loadd(1, a0 + 16, kAccRow);
-    if constexpr (G == 2) {
-      _tile_loadd(2, a0 + kAmxTokens * kPanelRows, kAccRow);
-      _tile_loadd(3, a0 + kAmxTokens * kPanelRows + 16, kAccRow);
-    }
-  }
-  for (int64_t p = p0; p < p1; p += kAmxPairs) {
-    const uint8_t* b = panel + (p - p0) * kPairBytes;
-    _tile_loadd(6, b, kPairBytes);
-    _tile_loadd(7, b + 64, kPairBytes);
-    for (int term = 0; term < (two_terms ? 2 : 1); ++term) {
-      const uint32_t* a = (term == 0 ? hi : lo) + p / kAmxPairs * kAmxTileWords;
-      _tile_loadd(4, a, 64);
-      if constexpr (G == 2) _tile_loadd(5, a + group, 64);
-      _tile_dpbf16ps(0, 4, 6);
-      _tile_dpbf16ps(1, 4, 7);
-      if constexpr (G == 2) {
-        _tile_dpbf16ps(2, 5, 6);
-        _tile_dpbf16ps(3, 5, 7);
-      }
-    }
-  }
-  if (last_chunk) return StoreAmxResults<G>(t0, tokens, valid, y, y_stride, bias);
-  _tile_stored(0, a0, kAccRow);
-  _tile_stored(1, a0 + 16, kAccRow);
-  if constexpr (G == 2) {
-    _tile_stored(2, a0 + kAmxTokens * kPanelRows, kAccRow);
-    _tile_stored(3, a0 + kAmxTokens * kPanelRows + 16, kAccRow);
-  }
-}
-
 }  // namespace
 #pragma GCC diagnostic pop
-#endif
 
-namespace {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+namespace bf16_detail {
 
-#if defined(__x86_64__)
-void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
-                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool) {
-  thread_local AmxTokens s;
-  const int64_t pairs = w.cols / 2;
-  s.plane_pairs = (pairs + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
-  s.tokens = (n + kAmxTokens - 1) / kAmxTokens * kAmxTokens;
-  s.hi.assign(s.tokens * s.plane_pairs, 0);
-  if (two_terms) s.lo.assign(s.tokens * s.plane_pairs, 0);
-  AmxTokens* sp = &s;  // the workers read the calling thread's copy
-  const int64_t cols = w.cols;
-  pool.ParallelFor(n, 8, [&, sp](int64_t t0, int64_t t1, int) {
-    for (int64_t t = t0; t < t1; ++t)
-      SplitTokenPlanes(x + t * x_stride, cols, two_terms, t, sp->plane_pairs, sp->hi.data(),
-                       two_terms ? sp->lo.data() : nullptr);
-  });
-  // Each task repacks a few panels and runs every token group over all of them, so a group's
-  // activations are read from L2 once per few panels instead of from L3 once per panel: with one
-  // panel per pass, 512 tokens' two planes (3 MiB at 1536 columns) streamed from L3 for every 32
-  // rows, which left the tile unit idle most of the time. Rows longer than kChunkPairs pairs go a
-  // chunk at a time, so several panels of a chunk fit L2 beside a token group's planes: whole
-  // 8960-column panels (573 KiB each, one per task) made that product 0.78x as fast (exact) as
-  // in chunks of 2048 columns; chunks of 512 or 1024 columns were slower than 2048.
-  constexpr int64_t kChunkPairs = 1024;  // 2048 columns: measured against 256, 512 and whole rows
-  const int64_t chunk = std::min(s.plane_pairs, kChunkPairs);
-  const int64_t chunks = (s.plane_pairs + chunk - 1) / chunk;
-  const int64_t panel_bytes = chunk * kPairBytes;
-  const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
-  constexpr int64_t kPanelsBudget = 512 << 10;  // bytes of repacked panels per task, in L2
-  const int64_t per_task = std::clamp<int64_t>(
-      std::min(kPanelsBudget / panel_bytes, (panels + 2 * pool.size() - 1) / (2 * pool.size())), 1, 8);
-  const int64_t tasks = (panels + per_task - 1) / per_task;
-  pool.ParallelFor(tasks, 1, [&, sp](int64_t k0, int64_t k1, int) {
-    thread_local std::vector<uint8_t> buffer;
-    thread_local std::vector<float> sums;
-    buffer.resize(per_task * panel_bytes);
-    if (chunks > 1) sums.resize(per_task * sp->tokens * kPanelRows);
-    static constexpr uint8_t kRows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
-    static constexpr uint16_t kColsb[8] = {64, 64, 64, 64, 64, 64, 64, 64};
-    ConfigureTiles(8, kRows, kColsb);
-    for (int64_t k = k0; k < k1; ++k) {
-      const int64_t first = k * per_task, count = std::min(per_task, panels - first);
-      int valid[8];
-      for (int64_t i = 0; i < count; ++i)
-        valid[i] = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - (first + i) * kPanelRows));
-      for (int64_t c = 0; c < chunks; ++c) {
-        const int64_t p0 = c * chunk, p1 = std::min(sp->plane_pairs, p0 + chunk);
-        for (int64_t i = 0; i < count; ++i) {
-          uint8_t* panel = buffer.data() + i * panel_bytes;
-          const int64_t real_end = std::min(pairs, p1);
-          if (p0 < real_end) RepackPanel(w, (first + i) * kPanelRows, valid[i], panel, p0, real_end);
-          std::fill(panel + std::max<int64_t>(0, real_end - p0) * kPairBytes,
-                    panel + (p1 - p0) * kPairBytes, 0);
-        }
-        for (int64_t t0 = 0; t0 < n; t0 += 2 * kAmxTokens) {
-          const int tokens = static_cast<int>(std::min<int64_t>(2 * kAmxTokens, n - t0));
-          for (int64_t i = 0; i < count; ++i) {
-            const int64_t r0 = (first + i) * kPanelRows;
-            const uint8_t* panel = buffer.data() + i * panel_bytes;
-            float* acc = chunks > 1 ? sums.data() + i * sp->tokens * kPanelRows : nullptr;
-            const float* b = bias ? bias + r0 : nullptr;
-            if (tokens > kAmxTokens)
-              TileAmx<2>(panel, *sp, two_terms, t0, p0, p1, acc, c == 0, c == chunks - 1, tokens,
-                         valid[i], y + r0, y_stride, b);
-            else
-              TileAmx<1>(panel, *sp, two_terms, t0, p0, p1, acc, c == 0, c == chunks - 1, tokens,
-                         valid[i], y + r0, y_stride, b);
-          }
-        }
-      }
+// Rows [r0, r0 + valid) of W: pair p of row i at byte p*128 + i*4 (columns 2p and 2p+1). Rows
+// past `valid` are zero. Each group of 16 rows is read 16 pairs (64 bytes) per row at a time.
+// Pairs [p0, p1) only (p0 a multiple of 16) with pair p0 at the start of `panel`: the AMX kernel
+// repacks long rows a chunk at a time.
+R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
+                                       int64_t p0, int64_t p1) {
+  const int64_t row_bytes = w.cols * 2;
+  if (p1 < 0) p1 = w.cols / 2;
+  for (int half = 0; half < 2; ++half) {
+    const int first = 16 * half;
+    const int rows_here = std::clamp(valid - first, 0, 16);
+    const uint8_t* base = w.data + (r0 + first) * row_bytes;
+    for (int64_t p = p0; p < p1; p += 16) {
+      const int64_t np = std::min<int64_t>(16, p1 - p);
+      __m512i v[16];
+      LoadRows16(base, row_bytes, p * 4, rows_here, static_cast<int>(np), v);
+      Transpose16x16(v);
+      for (int64_t j = 0; j < np; ++j)
+        _mm512_storeu_si512(panel + (p - p0 + j) * kPairBytes + first * 4, v[j]);
     }
-  });
+  }
 }
-#endif
 
-}  // namespace
+}  // namespace bf16_detail
+#pragma GCC diagnostic pop
+#endif
 
 void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
               int64_t y_stride, const float* bias, ThreadPool& pool) {
@@ -369,7 +186,8 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
 #if defined(__x86_64__)
   if (n <= 0 || w.rows <= 0) return;
   const bool two_terms = !Bf16RoundedActivations() || t_exact_scopes > 0;
-  if (AmxEnabled()) return Bf16GemmAmx(w, x, x_stride, n, y, y_stride, bias, two_terms, pool);
+  if (AmxEnabled())
+    return bf16_detail::Bf16GemmAmx(w, x, x_stride, n, y, y_stride, bias, two_terms, pool);
   thread_local SplitTokens s;
   s.pairs = w.cols / 2;
   s.terms = two_terms ? 2 : 1;
