@@ -159,7 +159,7 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
   // chunk at a time, so several panels of a chunk fit L2 beside a token group's planes: whole
   // 8960-column panels (573 KiB each, one per task) made that product 0.78x as fast (exact) as
   // in chunks of 2048 columns; chunks of 512 or 1024 columns were slower than 2048.
-  constexpr int64_t kChunkPairs = 1024;  // 2048 columns: measured against 256, 512 and whole rows
+  constexpr int64_t kChunkPairs = 1024;  // 2048 columns; 512 and 1024 and whole rows were slower
   const int64_t chunk = std::min(s.plane_pairs, kChunkPairs);
   const int64_t chunks = (s.plane_pairs + chunk - 1) / chunk;
   const int64_t panel_bytes = chunk * kPairBytes;
