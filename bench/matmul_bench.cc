@@ -104,7 +104,10 @@ void BM_MatVecFromDram(benchmark::State& state, r1::DType dt) {
 }
 // The down projection's long rows (1536 x 8960) too: BF16 walks them in column segments
 // (RowsInSegments in matmul.cc), since its float activations overflow L1 beside the stream.
-#define DRAM_SHAPE Args({8960, 1536})->Args({1536, 8960})->UseRealTime()
+// The attention projections (q/o 1536 x 1536, k/v 256 x 1536) show what each product's start
+// and the threads' join cost on short streams.
+#define DRAM_SHAPE \
+  Args({8960, 1536})->Args({1536, 8960})->Args({1536, 1536})->Args({256, 1536})->UseRealTime()
 BENCHMARK_CAPTURE(BM_MatVecFromDram, bf16, r1::DType::kBF16)->DRAM_SHAPE;
 BENCHMARK_CAPTURE(BM_MatVecFromDram, q8, r1::DType::kI8)->DRAM_SHAPE;
 BENCHMARK_CAPTURE(BM_MatVecFromDram, q4, r1::DType::kU8)->DRAM_SHAPE;
