@@ -43,21 +43,6 @@ bool CpuHasGfni() {
 #endif
 }
 
-// Where the decode kernels' software prefetches land. On the Intel Xeon (Sapphire Rapids
-// class) of this machine kind, PREFETCHT0 for every weight line left both threads reading DRAM
-// at 0.80-0.85 of a plain read loop; PREFETCHT1 (L2 only: no L1 fill buffer is held while the
-// line comes from DRAM) read 6-10% faster on every decode shape. On Zen 4 and later T1 also
-// fills L2 but is reported to be dropped at times, and the AMD machine was measured with T0
-// only, so other CPUs keep it.
-bool PrefetchToL2() {
-#if defined(__x86_64__)
-  static const bool intel = __builtin_cpu_is("intel");
-  return intel;
-#else
-  return false;
-#endif
-}
-
 float Half(uint16_t h) { return F16ToF32(h); }
 
 // Integer weight code of element c of row r (Q8: stored; Q4: nibble - 8), and its block's scale.

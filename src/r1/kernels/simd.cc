@@ -62,6 +62,15 @@ bool CpuHasAvx512Bf16() {
 #endif
 }
 
+bool PrefetchToL2() {
+#if defined(__x86_64__)
+  static const bool intel = __builtin_cpu_is("intel");
+  return intel;
+#else
+  return false;
+#endif
+}
+
 std::string KernelIsaDescription() {
   std::string s = IsaName(DetectIsa());
   if (CpuHasAvx512Vnni()) s += " + VNNI";

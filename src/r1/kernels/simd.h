@@ -46,4 +46,12 @@ bool CpuHasAvxVnni();
 // AVX-512 (not capped by R1_ISA) plus BF16 dot products (`vdpbf16ps`).
 bool CpuHasAvx512Bf16();
 
+// Whether the decode kernels' software prefetches of the weight stream go to L2 only
+// (PREFETCHT1) rather than into L1 (PREFETCHT0). On the Intel Xeon (Sapphire Rapids class) of
+// this machine kind, T0 on every weight line held L1 fill buffers for whole DRAM round trips and
+// left two threads reading at 0.80-0.85 of a plain read loop; T1 read 6-15% faster on every
+// decode shape (docs/performance.md). Zen 4 and later also fill L2 on T1 but are reported to
+// drop some of them, and the AMD machine was measured with T0 only, so other CPUs keep it.
+bool PrefetchToL2();
+
 }  // namespace r1
