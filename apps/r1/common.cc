@@ -1,4 +1,5 @@
 #include <cctype>
+#include <cstdio>
 #include <fstream>
 
 #include "commands.h"
@@ -30,8 +31,14 @@ std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet) {
   auto model = Model::Load(dir);
   if (model->store().TotalBytes() >= (size_t{256} << 20)) {
     Progress progress("loading " + dir, 1.0, quiet);
-    model->Prefault([&](double f) { progress.Update(f); });
+    const size_t reread = model->Prefault([&](double f) { progress.Update(f); });
     progress.Finish();
+    if (reread > 0 && !quiet) {
+      std::fprintf(stderr,
+                   "loading: %.2f GB of weights were cached in 4 KiB pages; read again into "
+                   "2 MiB pages for faster decoding (R1_HUGE_PAGES=0 skips this)\n",
+                   static_cast<double>(reread) / 1e9);
+    }
   }
   return model;
 }

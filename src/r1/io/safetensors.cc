@@ -569,6 +569,12 @@ std::vector<std::string> TensorStore::Names() const {
   return names;
 }
 
+std::vector<const SafetensorsFile*> TensorStore::Files() const {
+  std::vector<const SafetensorsFile*> files;
+  for (const auto& f : files_) files.push_back(f.get());
+  return files;
+}
+
 size_t TensorStore::TotalBytes() const {
   size_t total = 0;
   for (const auto& [name, view] : by_name_) total += view->nbytes;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,10 @@ class SafetensorsFile {
   const TensorView* Find(const std::string& name) const;
   // The optional "__metadata__" object (string -> string).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // The whole file as mapped.
+  std::span<const uint8_t> mapping() const {
+    return {static_cast<const uint8_t*>(map_), map_size_};
+  }
 
  private:
   SafetensorsFile() = default;
@@ -77,6 +82,8 @@ class TensorStore {
   const std::string& source() const { return source_; }
   // Sum of the mapped tensor bytes.
   size_t TotalBytes() const;
+  // The mapped files (none for FromViews).
+  std::vector<const SafetensorsFile*> Files() const;
 
  private:
   std::string source_;

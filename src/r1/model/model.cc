@@ -9,6 +9,7 @@
 
 #include "r1/core/error.h"
 #include "r1/core/process_memory.h"
+#include "r1/io/huge_pages.h"
 #include "r1/kernels/attention.h"
 #include "r1/kernels/gemm.h"
 #include "r1/kernels/gemm_bf16.h"
@@ -56,7 +57,10 @@ Model::Model(Config cfg, TensorStore store) : cfg_(std::move(cfg)), store_(std::
   KeepFreedBlocksInHeap();  // steps allocate and free megabytes of activations and KV rows
 }
 
-void Model::Prefault(const std::function<void(double)>& progress) const {
+size_t Model::Prefault(const std::function<void(double)>& progress) const {
+  size_t reread = 0;
+  for (const SafetensorsFile* f : store_.Files())
+    reread += PrepareHugePages(f->path(), f->mapping());
   const auto names = store_.Names();
   const double total = static_cast<double>(std::max<size_t>(1, store_.TotalBytes()));
   double done = 0;
@@ -73,6 +77,7 @@ void Model::Prefault(const std::function<void(double)>& progress) const {
     done += static_cast<double>(t.nbytes);
     if (progress) progress(done / total);
   }
+  return reread;
 }
 
 void Model::Step(KVCache& cache, std::span<const SeqChunk> chunks, const StepOptions& opts,

@@ -67,8 +67,10 @@ class Model {
   ThreadPool& pool() const { return pool_ ? *pool_ : DefaultPool(); }
 
   // Reads every mapped weight page once, in parallel, so the first step does not stall on page
-  // faults; `progress` gets the fraction done. Worth it for models of a gigabyte and more.
-  void Prefault(const std::function<void(double)>& progress = {}) const;
+  // faults; `progress` gets the fraction done. Worth it for models of a gigabyte and more. First
+  // readies each file for 2 MiB pages (PrepareHugePages in io/huge_pages.h); returns the bytes
+  // of the files that were in the page cache in 4 KiB pages and are read again from the file.
+  size_t Prefault(const std::function<void(double)>& progress = {}) const;
 
   KVCache NewCache() const { return KVCache(cfg_, static_cast<int>(w_.mtp.size())); }
 

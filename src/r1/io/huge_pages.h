@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace r1 {
+
+// How a read-only file mapping is held in page-table entries, from /proc/self/smaps.
+struct MappingPages {
+  size_t resident = 0;  // bytes mapped now
+  size_t huge = 0;      // of those, bytes mapped by 2 MiB entries (FilePmdMapped)
+  bool known = false;   // false where /proc/self/smaps cannot be read
+};
+MappingPages ReadMappingPages(std::span<const uint8_t> mapping);
+
+// Decode streams every weight once per token, and on 4 KiB pages the TLB misses cost it 10-13% of
+// its speed (docs/performance.md). ext4 and other filesystems with large folios cache a file read
+// in one pass in 2 MiB folios, which map with 2 MiB entries; a file evicted (by memory pressure or
+// DAMON) and read back piecemeal stays in 4 KiB pages for as long as it is cached. This asks for 2
+// MiB pages on `mapping` (a read-only mapping of the file at `path`) and, where one byte per 2 MiB
+// finds most of the cached file in small pages, drops the file from the page cache so that the
+// caller's next pass reads it again in 2 MiB folios. Returns the bytes dropped (0 when nothing
+// needed to be, or where it is not possible: other processes' mappings keep pages in the cache).
+// R1_HUGE_PAGES=0 in the environment turns it off. Linux only.
+size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping);
+
+}  // namespace r1

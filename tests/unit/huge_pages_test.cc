@@ -1,0 +1,145 @@
+#include "r1/io/huge_pages.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace r1 {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr size_t kHugePage = size_t{2} << 20;
+
+// A file of `size` bytes under the test's temporary folder, mapped read-only at a 2 MiB-aligned
+// address (as thp_get_unmapped_area places large file mappings on ext4), unmapped at the end.
+class MappedFile {
+ public:
+  MappedFile(const std::string& name, size_t size) : path_(fs::temp_directory_path() / name) {
+    std::vector<uint8_t> bytes(size);
+    std::iota(bytes.begin(), bytes.end(), uint8_t{1});
+    const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(::write(fd, bytes.data(), size), static_cast<ssize_t>(size));
+    ::fsync(fd);
+    // Reserve one huge page more than needed, then map the file over its aligned part.
+    void* reserve =
+        ::mmap(nullptr, size + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    EXPECT_NE(reserve, MAP_FAILED);
+    const uintptr_t aligned =
+        (reinterpret_cast<uintptr_t>(reserve) + kHugePage - 1) & ~(kHugePage - 1);
+    map_ =
+        ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    EXPECT_NE(map_, MAP_FAILED);
+    ::close(fd);
+    reserve_ = reserve;
+    reserve_size_ = size + kHugePage;
+    size_ = size;
+  }
+  ~MappedFile() {
+    ::munmap(reserve_, reserve_size_);
+    fs::remove(path_);
+  }
+  std::span<const uint8_t> span() const { return {static_cast<const uint8_t*>(map_), size_}; }
+  const std::string path() const { return path_.string(); }
+
+  // Drops this process's entries, which would keep the cached pages, then the pages.
+  void Uncache() const {
+    ASSERT_EQ(::madvise(map_, size_, MADV_DONTNEED), 0);
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ::close(fd);
+  }
+
+  // Leaves the file in the page cache in 4 KiB pages, as a file evicted and read back piecemeal is:
+  // uncached, then read in 4 KiB pieces in random order without readahead.
+  void CacheInSmallPages() const {
+    Uncache();
+    const int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_RANDOM), 0);
+    std::vector<size_t> pages(size_ / 4096);
+    std::iota(pages.begin(), pages.end(), size_t{0});
+    std::shuffle(pages.begin(), pages.end(), std::mt19937(7));
+    uint8_t buf[4096];
+    for (size_t p : pages) ASSERT_EQ(::pread(fd, buf, sizeof buf, p * 4096), 4096);
+    ::close(fd);
+  }
+
+ private:
+  fs::path path_;
+  void* map_ = nullptr;
+  void* reserve_ = nullptr;
+  size_t reserve_size_ = 0, size_ = 0;
+};
+
+// Reads one byte per 4 KiB page, which maps the whole span.
+uint64_t Checksum(std::span<const uint8_t> bytes) {
+  uint64_t sum = 0;
+  for (size_t i = 0; i < bytes.size(); i += 4096)
+    sum += static_cast<const volatile uint8_t*>(bytes.data())[i];
+  return sum;
+}
+
+TEST(HugePages, ReadMappingPagesCountsTheMappingAlone) {
+  MappedFile file("r1_huge_pages_count.bin", 6 << 20);
+  const std::span<const uint8_t> all = file.span();
+  const MappingPages before = ReadMappingPages(all);
+  ASSERT_TRUE(before.known) << "/proc/self/smaps is unreadable";
+  Checksum(all.first(4 << 20));
+  const MappingPages after = ReadMappingPages(all);
+  EXPECT_GE(after.resident, size_t{4} << 20);
+  EXPECT_LE(after.resident, all.size());
+  EXPECT_LE(after.huge, after.resident);
+}
+
+TEST(HugePages, SmallOrDisabledFilesAreLeftAlone) {
+  MappedFile small("r1_huge_pages_small.bin", 8 << 20);
+  small.CacheInSmallPages();
+  EXPECT_EQ(PrepareHugePages(small.path(), small.span()), 0u);
+
+  MappedFile large("r1_huge_pages_off.bin", 48 << 20);
+  large.CacheInSmallPages();
+  setenv("R1_HUGE_PAGES", "0", 1);
+  EXPECT_EQ(PrepareHugePages(large.path(), large.span()), 0u);
+  unsetenv("R1_HUGE_PAGES");
+  EXPECT_EQ(ReadMappingPages(large.span()).resident, 0u) << "disabled, it must not even touch";
+}
+
+TEST(HugePages, FileCachedInSmallPagesIsReadAgainIntoHugePages) {
+  MappedFile file("r1_huge_pages_repair.bin", 48 << 20);
+  // Whether this filesystem caches a file read in one pass in 2 MiB folios at all.
+  file.Uncache();
+  ASSERT_EQ(::madvise(const_cast<uint8_t*>(file.span().data()), file.span().size(), MADV_HUGEPAGE),
+            0);
+  const uint64_t expected = Checksum(file.span());
+  if (ReadMappingPages(file.span()).huge < file.span().size() / 2) {
+    GTEST_SKIP() << "the filesystem under " << fs::temp_directory_path()
+                 << " does not cache files in 2 MiB folios (or THP is off)";
+  }
+
+  file.CacheInSmallPages();
+  Checksum(file.span());  // maps the file as cached: in 4 KiB entries throughout
+  const MappingPages fragmented = ReadMappingPages(file.span());
+  EXPECT_LT(fragmented.huge, file.span().size() / 2);
+
+  EXPECT_EQ(PrepareHugePages(file.path(), file.span()), file.span().size());
+  EXPECT_EQ(Checksum(file.span()), expected) << "re-read contents differ";
+  EXPECT_GE(ReadMappingPages(file.span()).huge, file.span().size() / 2);
+  // Already in 2 MiB pages: a second call has nothing to do.
+  EXPECT_EQ(PrepareHugePages(file.path(), file.span()), 0u);
+}
+
+}  // namespace
+}  // namespace r1
