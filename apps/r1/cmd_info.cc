@@ -12,6 +12,7 @@
 #include "r1/core/process_memory.h"
 #include "r1/core/thread_pool.h"
 #include "r1/infer/kv_cache.h"
+#include "r1/io/huge_pages.h"
 #include "r1/io/safetensors.h"
 #include "r1/model/cost.h"
 #include "r1/model/presets.h"
@@ -147,12 +148,20 @@ int RunInfo(const InfoArgs& a) {
   // what a long run settles at; the difference to `before` is what the model cost.
   ProcessMemory loaded;
   double load_seconds = 0;
+  size_t reread = 0;
+  MappingPages pages;  // the weight files' mappings: how much decode reads through 2 MiB entries
   if (a.measure) {
     const auto t0 = std::chrono::steady_clock::now();
     auto model = Model::Load(a.model);
-    model->Prefault();
+    reread = model->Prefault();
     load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     loaded = ReadProcessMemory();
+    for (const SafetensorsFile* f : model->store().Files()) {
+      const MappingPages p = ReadMappingPages(f->mapping());
+      pages.known = p.known;
+      pages.resident += p.resident;
+      pages.huge += p.huge;
+    }
   }
 
   if (a.json) {
@@ -186,7 +195,12 @@ int RunInfo(const InfoArgs& a) {
     if (a.measure) {
       j["measured"] = {{"vm_rss_bytes", loaded.vm_rss},     {"rss_anon_bytes", loaded.rss_anon},
                        {"rss_file_bytes", loaded.rss_file}, {"vm_hwm_bytes", loaded.vm_hwm},
-                       {"vm_rss_before_bytes", before.vm_rss}, {"load_seconds", load_seconds}};
+                       {"vm_rss_before_bytes", before.vm_rss}, {"load_seconds", load_seconds},
+                       {"weights_reread_bytes", reread}};
+      if (pages.known) {
+        j["measured"]["weights_mapped_bytes"] = pages.resident;
+        j["measured"]["weights_huge_page_bytes"] = pages.huge;
+      }
     }
     std::printf("%s\n", j.dump(2).c_str());
     return 0;
@@ -258,6 +272,11 @@ int RunInfo(const InfoArgs& a) {
                 h(loaded.rss_file).c_str());
     std::printf("RssAnon        %s anonymous: float32 copies, heap, stacks\n",
                 h(loaded.rss_anon).c_str());
+    if (pages.known)
+      std::printf("HugePages      %s of the %s of weights mapped are in 2 MiB pages%s\n",
+                  h(static_cast<int64_t>(pages.huge)).c_str(),
+                  h(static_cast<int64_t>(pages.resident)).c_str(),
+                  reread ? " (re-read at loading: they were cached in 4 KiB pages)" : "");
   }
   return 0;
 }

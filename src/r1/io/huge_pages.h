@@ -21,9 +21,9 @@ MappingPages ReadMappingPages(std::span<const uint8_t> mapping);
 // DAMON) and read back piecemeal stays in 4 KiB pages for as long as it is cached. This asks for 2
 // MiB pages on `mapping` (a read-only mapping of the file at `path`) and, where one byte per 2 MiB
 // finds most of the cached file in small pages, drops the file from the page cache so that the
-// caller's next pass reads it again in 2 MiB folios. Returns the bytes dropped (0 when nothing
-// needed to be, or where it is not possible: other processes' mappings keep pages in the cache).
-// R1_HUGE_PAGES=0 in the environment turns it off. Linux only.
+// caller's next pass reads it again in 2 MiB folios (read ahead from here). Returns the bytes
+// dropped (0 when nothing needed to be, or where it is not possible: other processes' mappings keep
+// pages in the cache). R1_HUGE_PAGES=0 in the environment turns it off. Linux only.
 size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping);
 
 }  // namespace r1
