@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 
 constexpr size_t kHugePage = size_t{2} << 20;
 
-// A file of `size` bytes under the test's temporary folder, mapped read-only at a 2 MiB-aligned
-// address (as thp_get_unmapped_area places large file mappings on ext4), unmapped at the end.
+// A file of `size` bytes under the test's temporary folder, mapped read-only by MapFileAligned as
+// SafetensorsFile maps weights, unmapped at the end.
 class MappedFile {
  public:
   MappedFile(const std::string& name, size_t size) : path_(fs::temp_directory_path() / name) {
@@ -32,22 +32,13 @@ class MappedFile {
     EXPECT_GE(fd, 0);
     EXPECT_EQ(::write(fd, bytes.data(), size), static_cast<ssize_t>(size));
     ::fsync(fd);
-    // Reserve one huge page more than needed, then map the file over its aligned part.
-    void* reserve =
-        ::mmap(nullptr, size + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    EXPECT_NE(reserve, MAP_FAILED);
-    const uintptr_t aligned =
-        (reinterpret_cast<uintptr_t>(reserve) + kHugePage - 1) & ~(kHugePage - 1);
-    map_ =
-        ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    map_ = MapFileAligned(fd, size);
     EXPECT_NE(map_, MAP_FAILED);
     ::close(fd);
-    reserve_ = reserve;
-    reserve_size_ = size + kHugePage;
     size_ = size;
   }
   ~MappedFile() {
-    ::munmap(reserve_, reserve_size_);
+    ::munmap(map_, size_);
     fs::remove(path_);
   }
   std::span<const uint8_t> span() const { return {static_cast<const uint8_t*>(map_), size_}; }
@@ -80,8 +71,7 @@ class MappedFile {
  private:
   fs::path path_;
   void* map_ = nullptr;
-  void* reserve_ = nullptr;
-  size_t reserve_size_ = 0, size_ = 0;
+  size_t size_ = 0;
 };
 
 // Reads one byte per 4 KiB page, which maps the whole span.
@@ -102,6 +92,19 @@ TEST(HugePages, ReadMappingPagesCountsTheMappingAlone) {
   EXPECT_GE(after.resident, size_t{4} << 20);
   EXPECT_LE(after.resident, all.size());
   EXPECT_LE(after.huge, after.resident);
+}
+
+TEST(HugePages, LargeFilesAreMappedAtHugePageBoundaries) {
+  for (const size_t size : {size_t{40} << 20, (size_t{33} << 20) + 4097, size_t{5000}}) {
+    MappedFile file("r1_huge_pages_align.bin", size);
+    const std::span<const uint8_t> bytes = file.span();
+    if (size >= (size_t{32} << 20)) {
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(bytes.data()) % kHugePage, 0u) << size;
+    }
+    // The file's bytes, first to last, as written (1, 2, 3, ... wrapping at 256).
+    EXPECT_EQ(bytes[0], 1);
+    EXPECT_EQ(bytes[size - 1], static_cast<uint8_t>(size));
+  }
 }
 
 TEST(HugePages, SmallOrDisabledFilesAreLeftAlone) {

@@ -1,22 +1,22 @@
 #include "r1/io/huge_pages.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <string_view>
 #include <vector>
 
-#if defined(__linux__)
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <unistd.h>
-#endif
-
 namespace r1 {
 
 namespace {
 
 constexpr size_t kHugePage = size_t{2} << 20;
+// Below 16 huge pages the TLB covers a file's mapping in 4 KiB pages well enough.
+constexpr size_t kMinHugeFile = 16 * kHugePage;
 
 bool Disabled() {
   const char* e = std::getenv("R1_HUGE_PAGES");
@@ -94,9 +94,34 @@ MappingPages ReadMappingPages(std::span<const uint8_t> mapping) {
   return out;
 }
 
+void* MapFileAligned(int fd, size_t size) {
+#if defined(__linux__)
+  if (size < kMinHugeFile) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  // Reserve 2 MiB more address space than needed, map the file over its aligned part, and give
+  // back the slack on either side.
+  const size_t span = size + kHugePage;
+  void* reserve = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reserve == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  const uintptr_t start = reinterpret_cast<uintptr_t>(reserve);
+  const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+  void* map =
+      ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  if (map == MAP_FAILED) {
+    ::munmap(reserve, span);
+    return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  }
+  if (aligned > start) ::munmap(reserve, aligned - start);
+  const uintptr_t end = aligned + ((size + 4095) & ~size_t{4095});
+  if (end < start + span) ::munmap(reinterpret_cast<void*>(end), start + span - end);
+  return map;
+#else
+  return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+#endif
+}
+
 size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (Disabled() || mapping.size() < 16 * kHugePage) return 0;
+  if (Disabled() || mapping.size() < kMinHugeFile) return 0;
   const uintptr_t lo = reinterpret_cast<uintptr_t>(mapping.data());
   // A 2 MiB entry maps a 2 MiB-aligned stretch of the file at a 2 MiB-aligned address; a mapping
   // placed otherwise can never use them, and dropping its cache would gain nothing.

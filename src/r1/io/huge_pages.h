@@ -24,6 +24,12 @@ MappingPages ReadMappingPages(std::span<const uint8_t> mapping);
 // caller's next pass reads it again in 2 MiB folios (read ahead from here). Returns the bytes
 // dropped (0 when nothing needed to be, or where it is not possible: other processes' mappings keep
 // pages in the cache). R1_HUGE_PAGES=0 in the environment turns it off. Linux only.
+// mmap(PROT_READ, MAP_PRIVATE) of the whole file `fd` of `size` bytes, placed at a 2 MiB-aligned
+// address when the file is large enough for 2 MiB pages to matter (ext4 aligns such mappings by
+// itself; not every filesystem does, and an unaligned mapping can never use 2 MiB entries).
+// Returns MAP_FAILED on failure, as mmap does; munmap(result, size) unmaps it.
+void* MapFileAligned(int fd, size_t size);
+
 size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping);
 
 }  // namespace r1

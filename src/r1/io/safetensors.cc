@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "r1/core/error.h"
+#include "r1/io/huge_pages.h"
 
 namespace r1 {
 namespace {
@@ -412,7 +413,7 @@ std::unique_ptr<SafetensorsFile> SafetensorsFile::Open(const std::string& path) 
 
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
   file->path_ = path;
-  void* map = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  void* map = MapFileAligned(fd, size);
   if (map == MAP_FAILED) Fail(path + ": mmap failed: " + ErrnoText(errno));
   // From here the destructor unmaps, also when validation below throws.
   file->map_ = map;
