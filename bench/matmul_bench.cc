@@ -112,6 +112,47 @@ BENCHMARK_CAPTURE(BM_MatVecFromDram, bf16, r1::DType::kBF16)->DRAM_SHAPE;
 BENCHMARK_CAPTURE(BM_MatVecFromDram, q8, r1::DType::kI8)->DRAM_SHAPE;
 BENCHMARK_CAPTURE(BM_MatVecFromDram, q4, r1::DType::kU8)->DRAM_SHAPE;
 
+// MoE decode as V2-Lite runs it (Model::MoeExpertsInParallel): 6 experts of gate/up
+// [rows, cols] and down [cols, rows], each thread taking whole experts, one token, from DRAM
+// (copies past the L3). Against BM_MatVecFromDram it shows what short per-thread streams cost.
+void BM_MoeExpertsFromDram(benchmark::State& state, r1::DType dt) {
+  const int64_t rows = state.range(0), cols = state.range(1);
+  constexpr int kExperts = 6;
+  struct Expert {
+    Weights gate, up, down;
+  };
+  std::vector<Expert> experts;
+  const Expert first{MakeWeights(dt, rows, cols), MakeWeights(dt, rows, cols),
+                     MakeWeights(dt, cols, rows)};
+  const size_t bytes = first.gate.m.bytes() + first.up.m.bytes() + first.down.m.bytes();
+  while (experts.size() < kExperts || experts.size() * bytes < (1ull << 30)) {
+    experts.push_back(first);
+    for (Weights* w : {&experts.back().gate, &experts.back().up, &experts.back().down})
+      w->m.data = w->bytes.data();
+  }
+  r1::ThreadPool& pool = r1::DefaultPool();
+  std::vector<float> x(cols, 0.5f);
+  size_t next = 0;
+  for (auto _ : state) {
+    const size_t base = next;
+    pool.ParallelFor(kExperts, 1, [&](int64_t b, int64_t e, int) {
+      std::vector<float> g(rows), u(rows), y(cols);
+      for (int64_t k = b; k < e; ++k) {
+        const Expert& ex = experts[(base + k) % experts.size()];
+        r1::MatMul(ex.gate.m, x.data(), 1, g.data(), pool);
+        r1::MatMul(ex.up.m, x.data(), 1, u.data(), pool);
+        r1::MatMul(ex.down.m, g.data(), 1, y.data(), pool);
+        benchmark::DoNotOptimize(y.data());
+      }
+    });
+    next = (next + kExperts) % experts.size();
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(bytes * kExperts),
+                                              benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK_CAPTURE(BM_MoeExpertsFromDram, q4, r1::DType::kU8)->Args({1408, 2048})->UseRealTime();
+BENCHMARK_CAPTURE(BM_MoeExpertsFromDram, q8, r1::DType::kI8)->Args({1408, 2048})->UseRealTime();
+
 // R1-Distill-Qwen-1.5B MLP shapes: gate/up [8960, 1536] and down [1536, 8960]; a 512-token
 // prompt is r1 bench's prefill.
 #define SHAPES \
