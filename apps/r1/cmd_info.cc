@@ -156,12 +156,7 @@ int RunInfo(const InfoArgs& a) {
     reread = model->Prefault();
     load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     loaded = ReadProcessMemory();
-    for (const SafetensorsFile* f : model->store().Files()) {
-      const MappingPages p = ReadMappingPages(f->mapping());
-      pages.known = p.known;
-      pages.resident += p.resident;
-      pages.huge += p.huge;
-    }
+    pages = ReadMappingPages(model->store());
   }
 
   if (a.json) {

@@ -119,6 +119,17 @@ void* MapFileAligned(int fd, size_t size) {
 #endif
 }
 
+MappingPages ReadMappingPages(const TensorStore& store) {
+  MappingPages sum;
+  for (const SafetensorsFile* f : store.Files()) {
+    const MappingPages p = ReadMappingPages(f->mapping());
+    sum.known = p.known;
+    sum.resident += p.resident;
+    sum.huge += p.huge;
+  }
+  return sum;
+}
+
 size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   if (Disabled() || mapping.size() < kMinHugeFile) return 0;

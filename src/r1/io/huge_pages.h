@@ -5,6 +5,8 @@
 #include <span>
 #include <string>
 
+#include "r1/io/safetensors.h"
+
 namespace r1 {
 
 // How a read-only file mapping is held in page-table entries, from /proc/self/smaps.
@@ -14,6 +16,8 @@ struct MappingPages {
   bool known = false;   // false where /proc/self/smaps cannot be read
 };
 MappingPages ReadMappingPages(std::span<const uint8_t> mapping);
+// The same summed over a store's files (bench and info report it: decode speed depends on it).
+MappingPages ReadMappingPages(const TensorStore& store);
 
 // Decode streams every weight once per token, and on 4 KiB pages the TLB misses cost it 10-13% of
 // its speed (docs/performance.md). ext4 and other filesystems with large folios cache a file read
