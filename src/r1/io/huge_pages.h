@@ -24,14 +24,14 @@ MappingPages ReadMappingPages(const TensorStore& store);
 // in one pass in 2 MiB folios, which map with 2 MiB entries; a file evicted (by memory pressure or
 // DAMON) and read back piecemeal stays in 4 KiB pages for as long as it is cached. This asks for 2
 // MiB pages on `mapping` (a read-only mapping of the file at `path`) and, where one byte per 2 MiB
-// finds most of the cached file in small pages, drops the file from the page cache so that the
-// caller's next pass reads it again in 2 MiB folios (read ahead from here). Returns the bytes
-// dropped (0 when nothing needed to be, or where it is not possible: other processes' mappings keep
-// pages in the cache). R1_HUGE_PAGES=0 in the environment turns it off. Linux only.
-// mmap(PROT_READ, MAP_PRIVATE) of the whole file `fd` of `size` bytes, placed at a 2 MiB-aligned
-// address when the file is large enough for 2 MiB pages to matter (ext4 aligns such mappings by
-// itself; not every filesystem does, and an unaligned mapping can never use 2 MiB entries).
-// Returns MAP_FAILED on failure, as mmap does; munmap(result, size) unmaps it.
+// finds more than a tenth of the cached file in small pages, drops the file from the page cache so
+// that the caller's next pass reads it again in 2 MiB folios (read again here, one fault per 2
+// MiB). Returns the bytes dropped (0 when nothing needed to be, or where it is not possible: other
+// processes' mappings keep pages in the cache). R1_HUGE_PAGES=0 in the environment turns it off.
+// Linux only. mmap(PROT_READ, MAP_PRIVATE) of the whole file `fd` of `size` bytes, placed at a 2
+// MiB-aligned address when the file is large enough for 2 MiB pages to matter (ext4 aligns such
+// mappings by itself; not every filesystem does, and an unaligned mapping can never use 2 MiB
+// entries). Returns MAP_FAILED on failure, as mmap does; munmap(result, size) unmaps it.
 void* MapFileAligned(int fd, size_t size);
 
 size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping);
