@@ -139,7 +139,7 @@ size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mappin
   static_cast<void>(sink);
   const MappingPages pages = ReadMappingPages(mapping);
   // A quarter of a Q4 file in small pages cost its decode 10% (20.9 against 23.2 tok/s), while
-  // a re-read costs about 1.6 s per GB once: re-read unless nine tenths are whole.
+  // a re-read costs about 2 s per GB, once: re-read unless nine tenths are whole.
   if (!pages.known || pages.huge >= samples * kHugePage / 10 * 9) return 0;
   // Re-reading helps only where the filesystem caches in 2 MiB folios. No stretch mapped whole
   // leaves that open: drop the first stretch alone and read it again, so that a filesystem without
@@ -149,7 +149,7 @@ size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mappin
     sink ^= *static_cast<const volatile uint8_t*>(mapping.data());
     if (ReadMappingPages(mapping).huge == 0) return 0;
   }
-  // Mostly small pages: drop the file, so that the caller's next pass reads it again.
+  // More than a tenth in small pages: drop the file's cached pages.
   if (!DropCached(path, base, 0, mapping.size())) return 0;
   const size_t dropped = mapping.size() - CachedBytes(mapping);
   // Read it again here, one fault per 2 MiB in order: under MADV_HUGEPAGE each fault reads
