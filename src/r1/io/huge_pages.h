@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 
@@ -34,6 +35,8 @@ MappingPages ReadMappingPages(const TensorStore& store);
 // entries). Returns MAP_FAILED on failure, as mmap does; munmap(result, size) unmaps it.
 void* MapFileAligned(int fd, size_t size);
 
-size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping);
+// `progress` gets the fraction of the file read again, while it is.
+size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping,
+                        const std::function<void(double)>& progress = {});
 
 }  // namespace r1
