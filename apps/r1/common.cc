@@ -6,6 +6,7 @@
 #include "r1/core/error.h"
 #include "r1/core/progress.h"
 #include "r1/core/thread_pool.h"
+#include "r1/io/huge_pages.h"
 #include "r1/kernels/gemm_bf16.h"
 
 namespace r1::cli {
@@ -33,7 +34,11 @@ std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet) {
     Progress progress("loading " + dir, 1.0, quiet);
     const size_t reread = model->Prefault([&](double f) { progress.Update(f); });
     progress.Finish();
-    if (reread > 0 && !quiet) {
+    if (reread > 0 && !quiet && WeightsInAnonymousMemory()) {
+      std::fprintf(stderr,
+                   "loading: %.2f GB of weights copied into memory in 2 MiB pages (R1_MMAP=0)\n",
+                   static_cast<double>(reread) / 1e9);
+    } else if (reread > 0 && !quiet) {
       std::fprintf(stderr,
                    "loading: %.2f GB of weights were cached in 4 KiB pages; read again into "
                    "2 MiB pages for faster decoding (R1_HUGE_PAGES=0 skips this)\n",

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
 #include <random>
 #include <string>
@@ -160,6 +161,42 @@ TEST(HugePages, PagesAnotherMappingHoldsAreNotCountedAsDropped) {
   // Counting what was asked to go instead would say 48 MiB.
   EXPECT_LE(PrepareHugePages(file.path(), file.span()), kHugePage);
   ::munmap(other, size);
+}
+
+TEST(HugePages, WeightsMoveIntoAnonymousMemoryAtTheSameAddress) {
+  // Not a multiple of 4 KiB, so the last page's tail past the file stays out of the checks.
+  const size_t size = (size_t{40} << 20) + 1234;
+  MappedFile file("r1_huge_pages_anon.bin", size);
+  const std::span<const uint8_t> bytes = file.span();
+  const uint64_t expected = Checksum(bytes);
+  std::vector<double> fractions;
+  ASSERT_EQ(MoveIntoAnonymousMemory(bytes, [&](double f) { fractions.push_back(f); }), size);
+  EXPECT_EQ(Checksum(bytes), expected);
+  EXPECT_EQ(bytes[0], 1);
+  EXPECT_EQ(bytes[size - 1], static_cast<uint8_t>(size));
+  ASSERT_FALSE(fractions.empty());
+  EXPECT_TRUE(std::is_sorted(fractions.begin(), fractions.end()));
+  EXPECT_EQ(fractions.back(), 1.0);
+  // No longer the file's: its cached pages go and the bytes stay (Uncache would zero them, as
+  // MADV_DONTNEED does to anonymous memory).
+  const int fd = ::open(file.path().c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+  ::close(fd);
+  ASSERT_EQ(ReadMappingPages(bytes).resident, (size + 4095) / 4096 * 4096)
+      << "the weights must stay resident: they are no copy of the file any more";
+  EXPECT_EQ(Checksum(bytes), expected);
+  std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  std::getline(thp, modes);
+  if (!modes.empty() && modes.find("[never]") == std::string::npos) {
+    EXPECT_GE(ReadMappingPages(bytes).huge, size / 2) << "THP is on (" << modes << ")";
+  }
+  // The copy is read-only, as the mapping was.
+  EXPECT_DEATH(const_cast<uint8_t*>(bytes.data())[0] = 0, "");
+
+  MappedFile small("r1_huge_pages_anon_small.bin", 8 << 20);
+  EXPECT_EQ(MoveIntoAnonymousMemory(small.span()), 0u) << "small files stay mapped";
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <string_view>
 #include <vector>
@@ -21,6 +22,11 @@ constexpr size_t kMinHugeFile = 16 * kHugePage;
 bool Disabled() {
   const char* e = std::getenv("R1_HUGE_PAGES");
   return e && std::string_view(e) == "0";
+}
+
+// Both names' lines count, for file mappings and for weights moved into anonymous memory.
+bool IsHugeField(std::string_view field) {
+  return field == "FilePmdMapped:" || field == "AnonHugePages:";
 }
 
 #if defined(__linux__)
@@ -76,7 +82,7 @@ MappingPages ReadMappingPages(std::span<const uint8_t> mapping) {
       continue;
     }
     if (!inside) continue;
-    const bool rss = first == "Rss:", pmd = first == "FilePmdMapped:";
+    const bool rss = first == "Rss:", pmd = IsHugeField(first);
     if (!rss && !pmd) continue;
     const size_t bytes = std::stoull(line.substr(space)) * 1024;
     (rss ? out.resident : out.huge) += bytes;
@@ -123,7 +129,8 @@ MappingPages ReadMappingPages(const TensorStore& store) {
 size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping,
                         const std::function<void(double)>& progress) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  if (Disabled() || mapping.size() < kMinHugeFile) return 0;
+  // MADV_DONTNEED below would zero anonymous weights.
+  if (Disabled() || WeightsInAnonymousMemory() || mapping.size() < kMinHugeFile) return 0;
   const uintptr_t lo = reinterpret_cast<uintptr_t>(mapping.data());
   // A 2 MiB entry maps a 2 MiB-aligned stretch of the file at a 2 MiB-aligned address; a mapping
   // placed otherwise can never use them, and dropping its cache would gain nothing.
@@ -168,6 +175,48 @@ size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mappin
   return dropped;
 #else
   static_cast<void>(path);
+  static_cast<void>(mapping);
+  static_cast<void>(progress);
+  return 0;
+#endif
+}
+
+bool WeightsInAnonymousMemory() {
+  const char* e = std::getenv("R1_MMAP");
+  return e && std::string_view(e) == "0";
+}
+
+size_t MoveIntoAnonymousMemory(std::span<const uint8_t> mapping,
+                               const std::function<void(double)>& progress) {
+#if defined(__linux__) && defined(MREMAP_FIXED) && defined(MADV_HUGEPAGE)
+  const uintptr_t lo = reinterpret_cast<uintptr_t>(mapping.data());
+  if (mapping.size() < kMinHugeFile || lo % kHugePage != 0) return 0;
+  const size_t length = (mapping.size() + 4095) & ~size_t{4095};
+  // A 2 MiB-aligned stretch of `length` bytes, so that its 2 MiB pages move as whole entries.
+  const size_t span = length + kHugePage;
+  void* reserve = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reserve == MAP_FAILED) return 0;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(reserve);
+  const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned > start) ::munmap(reserve, aligned - start);
+  if (aligned + length < start + span)
+    ::munmap(reinterpret_cast<void*>(aligned + length), start + span - aligned - length);
+  uint8_t* copy = reinterpret_cast<uint8_t*>(aligned);
+  madvise(copy, length, MADV_HUGEPAGE);
+  constexpr size_t kChunk = 32 * kHugePage;
+  for (size_t off = 0; off < mapping.size(); off += kChunk) {
+    std::memcpy(copy + off, mapping.data() + off, std::min(kChunk, mapping.size() - off));
+    if (progress) progress(static_cast<double>(off) / static_cast<double>(mapping.size()));
+  }
+  void* target = const_cast<uint8_t*>(mapping.data());
+  if (mprotect(copy, length, PROT_READ) != 0 ||
+      ::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
+    ::munmap(copy, length);
+    return 0;
+  }
+  if (progress) progress(1.0);
+  return mapping.size();
+#else
   static_cast<void>(mapping);
   static_cast<void>(progress);
   return 0;

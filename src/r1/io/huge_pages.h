@@ -39,4 +39,21 @@ void* MapFileAligned(int fd, size_t size);
 size_t PrepareHugePages(const std::string& path, std::span<const uint8_t> mapping,
                         const std::function<void(double)>& progress = {});
 
+// R1_MMAP=0 in the environment: the weights are copied out of the file mapping into anonymous
+// memory in 2 MiB pages (as llama.cpp's --no-mmap reads them) rather than decoded from the page
+// cache. Where the filesystem caches files in 4 KiB pages only (ext4 before Linux 6.16, Debian
+// 12's kernel among them) that is the only way decode gets 2 MiB entries; on this project's VM
+// the page cache of a long-cached file also read slower than fresh memory (docs/performance.md).
+bool WeightsInAnonymousMemory();
+
+// Copies `mapping` (a whole read-only file mapping at a 2 MiB-aligned address) into anonymous
+// memory in 2 MiB pages and moves that memory over the mapping's addresses (mremap), so every
+// pointer into the weights stays valid and munmap(mapping) later frees it. Resident memory stays
+// the file's size: the file's pages are left in the page cache, unmapped, for the kernel to
+// reclaim or the next load to use. Returns the bytes moved: 0 for mappings under 32 MiB (the TLB
+// covers them in 4 KiB pages) or where the kernel refuses, in which case the mapping is left as
+// it was. `progress` gets the fraction copied.
+size_t MoveIntoAnonymousMemory(std::span<const uint8_t> mapping,
+                               const std::function<void(double)>& progress = {});
+
 }  // namespace r1

@@ -69,9 +69,11 @@ size_t Model::Prefault(const std::function<void(double)>& progress) const {
   for (const SafetensorsFile* f : store_.Files()) mapped += f->mapping().size();
   for (const SafetensorsFile* f : store_.Files()) {
     const double size = static_cast<double>(f->mapping().size());
-    reread += PrepareHugePages(f->path(), f->mapping(), [&](double g) {
+    auto first_half = [&](double g) {
       report(0.5 * (static_cast<double>(before) + g * size) / static_cast<double>(mapped));
-    });
+    };
+    reread += WeightsInAnonymousMemory() ? MoveIntoAnonymousMemory(f->mapping(), first_half)
+                                         : PrepareHugePages(f->path(), f->mapping(), first_half);
     before += f->mapping().size();
   }
   const auto names = store_.Names();

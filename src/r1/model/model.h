@@ -70,6 +70,8 @@ class Model {
   // faults; `progress` gets the fraction done. Worth it for models of a gigabyte and more. First
   // readies each file for 2 MiB pages (PrepareHugePages in io/huge_pages.h); returns the bytes
   // of the files that were in the page cache in 4 KiB pages and are read again from the file.
+  // With R1_MMAP=0 each file is copied into anonymous memory instead (MoveIntoAnonymousMemory),
+  // and the bytes copied are returned.
   size_t Prefault(const std::function<void(double)>& progress = {}) const;
 
   KVCache NewCache() const { return KVCache(cfg_, static_cast<int>(w_.mtp.size())); }
