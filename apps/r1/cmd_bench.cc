@@ -273,6 +273,7 @@ int RunBench(const BenchArgs& a) {
   const MappingPages pages = ReadMappingPages(model->store());
   const double huge_fraction =
       pages.resident > 0 ? static_cast<double>(pages.huge) / static_cast<double>(pages.resident) : 0.0;
+  const bool copied = pages.anonymous > 0;
 
   nlohmann::ordered_json j;
   j["model"] = a.model;
@@ -306,6 +307,8 @@ int RunBench(const BenchArgs& a) {
   j["prefill_peak"] = prefill_peak_name;
   j["bf16_rounded_activations"] = Bf16RoundedActivations();
   if (pages.known) j["weights_huge_page_fraction"] = huge_fraction;
+  // LoadModel copies them into anonymous memory with R1_MMAP=0 (io/huge_pages.h).
+  if (pages.known) j["weights_memory"] = copied ? "anonymous" : "file_mapping";
   if (spec) {
     j["speculative_decode_tokens_per_s"] = spec_tps;
     j["speculative_acceptance_rate"] = ss.acceptance_rate();
@@ -327,7 +330,8 @@ int RunBench(const BenchArgs& a) {
   std::printf("%-17s%s, kernels %s, %d threads\n", "cpu", cpu.c_str(), isa.c_str(), threads);
   std::printf("%-17s%.1f GB/s\n", "read bandwidth", bw);
   if (pages.known)
-    std::printf("%-17s%.0f%% of the mapped weights\n", "2 MiB pages", 100 * huge_fraction);
+    std::printf("%-17s%.0f%% of the %s weights\n", "2 MiB pages", 100 * huge_fraction,
+                copied ? "copied (R1_MMAP=0)" : "mapped");
   std::printf("%-17s%.0f GFLOP/s\n", "FP32 FMA peak", peak);
   PrintPeak("BF16 dot peak", peak_bf16, "GFLOP/s", peak);
   PrintPeak("INT8 dot peak", peak_int8, "GOP/s", peak);

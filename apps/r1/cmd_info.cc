@@ -159,6 +159,10 @@ int RunInfo(const InfoArgs& a) {
     pages = ReadMappingPages(model->store());
   }
 
+  // Whether the weights sit in anonymous memory (R1_MMAP=0): what the loading did, or else what
+  // every command's loading does (it prefaults models of 256 MiB and more).
+  const bool anon = a.measure ? pages.anonymous > 0
+                              : WeightsInAnonymousMemory() && weight_bytes >= (int64_t{256} << 20);
   if (a.json) {
     nlohmann::json j;
     j["source"] = source;
@@ -178,8 +182,9 @@ int RunInfo(const InfoArgs& a) {
     j["kv_cache_dtype"] = "F32";
     j["context_for_memory"] = a.context;
     j["memory_bytes"] = memory;
-    j["resident_file_bytes"] = weight_bytes;
-    j["resident_anon_bytes"] = owned_bytes;
+    j["weights_memory"] = anon ? "anonymous" : "file_mapping";
+    j["resident_file_bytes"] = anon ? 0 : weight_bytes;
+    j["resident_anon_bytes"] = anon ? weight_bytes + owned_bytes : owned_bytes;
     j["kv_cache_bytes_context"] = kv_f32 * a.context;
     j["full_context"] = full_context;
     j["kv_cache_bytes_full_context"] = kv_f32 * full_context;
@@ -191,7 +196,7 @@ int RunInfo(const InfoArgs& a) {
       j["measured"] = {{"vm_rss_bytes", loaded.vm_rss},     {"rss_anon_bytes", loaded.rss_anon},
                        {"rss_file_bytes", loaded.rss_file}, {"vm_hwm_bytes", loaded.vm_hwm},
                        {"vm_rss_before_bytes", before.vm_rss}, {"load_seconds", load_seconds},
-                       {"weights_reread_bytes", reread}};
+                       {anon ? "weights_copied_bytes" : "weights_reread_bytes", reread}};
       if (pages.known) {
         j["measured"]["weights_mapped_bytes"] = pages.resident;
         j["measured"]["weights_huge_page_bytes"] = pages.huge;
@@ -233,12 +238,15 @@ int RunInfo(const InfoArgs& a) {
                 Human(static_cast<double>(e.second), "B").c_str());
   const std::string files =
       is_dir ? " (files " + Human(static_cast<double>(file_bytes), "B") + ")" : "";
-  std::printf("weights        %s as stored; mapped from the files, never expanded%s\n",
-              Human(static_cast<double>(weight_bytes), "B").c_str(), files.c_str());
-  std::printf("resident       %s after loading: the mapped weights (file-backed pages) + %s of "
+  std::printf("weights        %s as stored; %s, never expanded%s\n",
+              Human(static_cast<double>(weight_bytes), "B").c_str(),
+              anon ? "copied into anonymous memory in 2 MiB pages (R1_MMAP=0)"
+                   : "mapped from the files",
+              files.c_str());
+  std::printf("resident       %s after loading: the weights (%s pages) + %s of "
               "float32 norms and biases\n",
               Human(static_cast<double>(weight_bytes + owned_bytes), "B").c_str(),
-              Human(static_cast<double>(owned_bytes), "B").c_str());
+              anon ? "anonymous" : "file-backed", Human(static_cast<double>(owned_bytes), "B").c_str());
   std::printf("KV cache       %s bytes/token as stored (float32), %s in BF16\n",
               Commas(kv_f32).c_str(), Commas(kv_bf16).c_str());
   std::printf("KV cache       %s for %s tokens",
@@ -263,15 +271,17 @@ int RunInfo(const InfoArgs& a) {
     std::printf("VmRSS          %s measured after loading and reading every weight page (%s before "
                 "loading, %.2f s to load)\n",
                 h(loaded.vm_rss).c_str(), h(before.vm_rss).c_str(), load_seconds);
-    std::printf("RssFile        %s file-backed: the mapped weights and the program\n",
-                h(loaded.rss_file).c_str());
-    std::printf("RssAnon        %s anonymous: float32 copies, heap, stacks\n",
-                h(loaded.rss_anon).c_str());
+    std::printf("RssFile        %s file-backed: %sthe program\n", h(loaded.rss_file).c_str(),
+                anon ? "" : "the mapped weights and ");
+    std::printf("RssAnon        %s anonymous: %sfloat32 copies, heap, stacks\n",
+                h(loaded.rss_anon).c_str(), anon ? "the weights (R1_MMAP=0), " : "");
     if (pages.known)
       std::printf("HugePages      %s of the %s of weights mapped are in 2 MiB pages%s\n",
                   h(static_cast<int64_t>(pages.huge)).c_str(),
                   h(static_cast<int64_t>(pages.resident)).c_str(),
-                  reread ? " (re-read at loading: they were cached in 4 KiB pages)" : "");
+                  !reread ? ""
+                  : anon  ? " (copied out of the files at loading: R1_MMAP=0)"
+                          : " (re-read at loading: they were cached in 4 KiB pages)");
   }
   return 0;
 }

@@ -30,6 +30,8 @@ if run_ok "bench --json" "$TMP/bench.json" "$R1" bench -m "$D" --json "${TINY[@]
   check_json "$TMP/bench.json" "j.get('weight_format') == 'bf16'" "bench: weight_format of an init'd model is bf16"
   check_json "$TMP/bench.json" "0 <= j.get('weights_huge_page_fraction', -1) <= 1" \
     "bench: weights_huge_page_fraction is a share"
+  check_json "$TMP/bench.json" "j.get('weights_memory') == 'file_mapping'" \
+    "bench: the weights stay mapped from the files by default"
   check_json "$TMP/bench.json" "isinstance(j.get('cpu'), str) and j['cpu'] and isinstance(j.get('isa'), str) and j['isa']" \
     "bench: cpu and isa are named"
   check_json "$TMP/bench.json" "j.get('threads') == 2 and j.get('prompt_tokens') == 16 and j.get('generated_tokens') == 4" \

@@ -183,8 +183,10 @@ TEST(HugePages, WeightsMoveIntoAnonymousMemoryAtTheSameAddress) {
   ASSERT_GE(fd, 0);
   ASSERT_EQ(posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
   ::close(fd);
-  ASSERT_EQ(ReadMappingPages(bytes).resident, (size + 4095) / 4096 * 4096)
+  const MappingPages moved = ReadMappingPages(bytes);
+  ASSERT_EQ(moved.resident, (size + 4095) / 4096 * 4096)
       << "the weights must stay resident: they are no copy of the file any more";
+  EXPECT_EQ(moved.anonymous, moved.resident);
   EXPECT_EQ(Checksum(bytes), expected);
   std::ifstream thp("/sys/kernel/mm/transparent_hugepage/enabled");
   std::string modes;
@@ -196,6 +198,8 @@ TEST(HugePages, WeightsMoveIntoAnonymousMemoryAtTheSameAddress) {
   EXPECT_DEATH(const_cast<uint8_t*>(bytes.data())[0] = 0, "");
 
   MappedFile small("r1_huge_pages_anon_small.bin", 8 << 20);
+  Checksum(small.span());
+  EXPECT_EQ(ReadMappingPages(small.span()).anonymous, 0u) << "a file mapping is not anonymous";
   EXPECT_EQ(MoveIntoAnonymousMemory(small.span()), 0u) << "small files stay mapped";
 }
 

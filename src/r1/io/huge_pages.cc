@@ -82,10 +82,10 @@ MappingPages ReadMappingPages(std::span<const uint8_t> mapping) {
       continue;
     }
     if (!inside) continue;
-    const bool rss = first == "Rss:", pmd = IsHugeField(first);
-    if (!rss && !pmd) continue;
+    const bool rss = first == "Rss:", pmd = IsHugeField(first), anon = first == "Anonymous:";
+    if (!rss && !pmd && !anon) continue;
     const size_t bytes = std::stoull(line.substr(space)) * 1024;
-    (rss ? out.resident : out.huge) += bytes;
+    (rss ? out.resident : pmd ? out.huge : out.anonymous) += bytes;
   }
   return out;
 }
@@ -122,6 +122,7 @@ MappingPages ReadMappingPages(const TensorStore& store) {
     sum.known = p.known;
     sum.resident += p.resident;
     sum.huge += p.huge;
+    sum.anonymous += p.anonymous;
   }
   return sum;
 }

@@ -13,7 +13,8 @@ namespace r1 {
 // How a read-only file mapping is held in page-table entries, from /proc/self/smaps.
 struct MappingPages {
   size_t resident = 0;  // bytes mapped now
-  size_t huge = 0;      // of those, bytes mapped by 2 MiB entries (FilePmdMapped)
+  size_t huge = 0;      // of those, bytes mapped by 2 MiB entries (FilePmdMapped, AnonHugePages)
+  size_t anonymous = 0;  // of those, bytes no longer the file's (MoveIntoAnonymousMemory)
   bool known = false;   // false where /proc/self/smaps cannot be read
 };
 MappingPages ReadMappingPages(std::span<const uint8_t> mapping);
