@@ -38,10 +38,12 @@ const header = {
     backendLogLines: logs.filter((l) => /backend|ggml-cpu|CPU/i.test(l)).slice(0, 20),
 };
 
-const model = await llama.loadModel({modelPath, gpuLayers: 0});
+// R1_MMAP=0 reads the weights into memory on both sides (llama.cpp's --no-mmap), as r1 then does.
+const useMmap = process.env.R1_MMAP !== "0";
+const model = await llama.loadModel({modelPath, gpuLayers: 0, useMmap});
 // debug logging during evaluation forwards every ggml log line to JS; keep it quiet while timing
 llama.logLevel = process.env.NLC_LOG === "debug" ? LlamaLogLevel.debug : LlamaLogLevel.info;
-header.model = {path: modelPath, size: model.size, trainContextSize: model.trainContextSize,
+header.model = {path: modelPath, useMmap, size: model.size, trainContextSize: model.trainContextSize,
     fileInfo: {arch: model.fileInfo.metadata?.general?.architecture}};
 console.log(JSON.stringify({header}, null, 1));
 

@@ -18,7 +18,8 @@
 #                                  [--work build/llamacpp] [--shape qwen-1.5b|v2-lite]
 #                                  [--prepare] [FORMAT ...]      FORMAT: bf16 q8 q4
 # --prepare writes the models and stops (time them later, on a quiet machine).
-# R1_BENCH_ARGS adds flags to `r1 bench` (e.g. "--batch 1,8,32").
+# R1_BENCH_ARGS adds flags to `r1 bench` (e.g. "--batch 1,8,32"). R1_MMAP=0 reads the weights
+# into memory on both sides (r1's R1_MMAP=0, llama.cpp's useMmap: false) instead of mapping them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
