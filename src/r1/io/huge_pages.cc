@@ -204,12 +204,16 @@ size_t MoveIntoAnonymousMemory(std::span<const uint8_t> mapping,
     ::munmap(reinterpret_cast<void*>(aligned + length), start + span - aligned - length);
   uint8_t* copy = reinterpret_cast<uint8_t*>(aligned);
   madvise(copy, length, MADV_HUGEPAGE);
+  // Each copied stretch of the file mapping gives up its entries at once: with them all kept
+  // until the end, resident memory peaked at twice the files' size (17.3 GB for V2-Lite Q4's 8.9).
+  void* target = const_cast<uint8_t*>(mapping.data());
   constexpr size_t kChunk = 32 * kHugePage;
   for (size_t off = 0; off < mapping.size(); off += kChunk) {
-    std::memcpy(copy + off, mapping.data() + off, std::min(kChunk, mapping.size() - off));
+    const size_t len = std::min(kChunk, mapping.size() - off);
+    std::memcpy(copy + off, mapping.data() + off, len);
+    madvise(static_cast<uint8_t*>(target) + off, len, MADV_DONTNEED);
     if (progress) progress(static_cast<double>(off) / static_cast<double>(mapping.size()));
   }
-  void* target = const_cast<uint8_t*>(mapping.data());
   if (mprotect(copy, length, PROT_READ) != 0 ||
       ::mremap(copy, length, length, MREMAP_MAYMOVE | MREMAP_FIXED, target) == MAP_FAILED) {
     ::munmap(copy, length);

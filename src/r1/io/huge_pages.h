@@ -50,8 +50,8 @@ bool WeightsInAnonymousMemory();
 // Copies `mapping` (a whole read-only file mapping at a 2 MiB-aligned address) into anonymous
 // memory in 2 MiB pages and moves that memory over the mapping's addresses (mremap), so every
 // pointer into the weights stays valid and munmap(mapping) later frees it. Resident memory stays
-// the file's size: the file's pages are left in the page cache, unmapped, for the kernel to
-// reclaim or the next load to use. Returns the bytes moved: 0 for mappings under 32 MiB (the TLB
+// about the file's size, also while copying: each copied stretch of the mapping is unmapped at
+// once, its pages left in the page cache for the kernel to reclaim or the next load to use. Returns the bytes moved: 0 for mappings under 32 MiB (the TLB
 // covers them in 4 KiB pages) or where the kernel refuses, in which case the mapping is left as
 // it was. `progress` gets the fraction copied.
 size_t MoveIntoAnonymousMemory(std::span<const uint8_t> mapping,
