@@ -43,6 +43,20 @@ bool DropCached(const std::string& path, void* base, size_t offset, size_t size)
   return rc == 0;
 }
 
+// Anonymous memory of `length` bytes (a multiple of 4 KiB) at a 2 MiB-aligned address, or
+// nullptr: 2 MiB more address space is reserved and the slack on either side given back.
+void* ReserveAligned(size_t length, int prot) {
+  const size_t span = length + kHugePage;
+  void* reserve = ::mmap(nullptr, span, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reserve == MAP_FAILED) return nullptr;
+  const uintptr_t start = reinterpret_cast<uintptr_t>(reserve);
+  const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned > start) ::munmap(reserve, aligned - start);
+  if (aligned + length < start + span)
+    ::munmap(reinterpret_cast<void*>(aligned + length), start + span - aligned - length);
+  return reinterpret_cast<void*>(aligned);
+}
+
 // The bytes of `mapping` in the page cache, by mincore over 1 GiB at a time.
 size_t CachedBytes(std::span<const uint8_t> mapping) {
   constexpr size_t kPage = 4096, kSlice = size_t{1} << 30;
@@ -93,22 +107,14 @@ MappingPages ReadMappingPages(std::span<const uint8_t> mapping) {
 void* MapFileAligned(int fd, size_t size) {
 #if defined(__linux__)
   if (size < kMinHugeFile) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  // Reserve 2 MiB more address space than needed, map the file over its aligned part, and give
-  // back the slack on either side.
-  const size_t span = size + kHugePage;
-  void* reserve = ::mmap(nullptr, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (reserve == MAP_FAILED) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-  const uintptr_t start = reinterpret_cast<uintptr_t>(reserve);
-  const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
-  void* map =
-      ::mmap(reinterpret_cast<void*>(aligned), size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
+  const size_t length = (size + 4095) & ~size_t{4095};
+  void* reserve = ReserveAligned(length, PROT_NONE);
+  if (reserve == nullptr) return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  void* map = ::mmap(reserve, size, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0);
   if (map == MAP_FAILED) {
-    ::munmap(reserve, span);
+    ::munmap(reserve, length);
     return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
   }
-  if (aligned > start) ::munmap(reserve, aligned - start);
-  const uintptr_t end = aligned + ((size + 4095) & ~size_t{4095});
-  if (end < start + span) ::munmap(reinterpret_cast<void*>(end), start + span - end);
   return map;
 #else
   return ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -193,16 +199,9 @@ size_t MoveIntoAnonymousMemory(std::span<const uint8_t> mapping,
   const uintptr_t lo = reinterpret_cast<uintptr_t>(mapping.data());
   if (mapping.size() < kMinHugeFile || lo % kHugePage != 0) return 0;
   const size_t length = (mapping.size() + 4095) & ~size_t{4095};
-  // A 2 MiB-aligned stretch of `length` bytes, so that its 2 MiB pages move as whole entries.
-  const size_t span = length + kHugePage;
-  void* reserve = ::mmap(nullptr, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (reserve == MAP_FAILED) return 0;
-  const uintptr_t start = reinterpret_cast<uintptr_t>(reserve);
-  const uintptr_t aligned = (start + kHugePage - 1) & ~(kHugePage - 1);
-  if (aligned > start) ::munmap(reserve, aligned - start);
-  if (aligned + length < start + span)
-    ::munmap(reinterpret_cast<void*>(aligned + length), start + span - aligned - length);
-  uint8_t* copy = reinterpret_cast<uint8_t*>(aligned);
+  // 2 MiB-aligned, so that its 2 MiB pages move as whole entries.
+  uint8_t* copy = static_cast<uint8_t*>(ReserveAligned(length, PROT_READ | PROT_WRITE));
+  if (copy == nullptr) return 0;
   madvise(copy, length, MADV_HUGEPAGE);
   // Each copied stretch of the file mapping gives up its entries at once: with them all kept
   // until the end, resident memory peaked at twice the files' size (17.3 GB for V2-Lite Q4's 8.9).
