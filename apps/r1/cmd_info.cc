@@ -160,9 +160,10 @@ int RunInfo(const InfoArgs& a) {
   }
 
   // Whether the weights sit in anonymous memory (R1_MMAP=0): what the loading did, or else what
-  // every command's loading does (it prefaults models of 256 MiB and more).
+  // every command's loading (LoadModel) does.
   const bool anon = a.measure ? pages.anonymous > 0
-                              : WeightsInAnonymousMemory() && weight_bytes >= (int64_t{256} << 20);
+                              : WeightsInAnonymousMemory() &&
+                                    static_cast<size_t>(weight_bytes) >= kPrefaultMinBytes;
   if (a.json) {
     nlohmann::json j;
     j["source"] = source;

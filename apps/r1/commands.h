@@ -34,6 +34,9 @@ void AddPerplexity(CLI::App& app, Action& action);
 // Parses "1,2,3" (spaces allowed) into token ids; throws r1::Error naming `flag` on junk.
 std::vector<int32_t> ParseIdList(const std::string& s, const std::string& flag = "--prompt-ids");
 
+// Models of this many weight bytes and more are prefaulted (and readied for 2 MiB pages, or
+// copied into memory under R1_MMAP=0) by LoadModel, with a progress bar.
+inline constexpr size_t kPrefaultMinBytes = size_t{256} << 20;
 // Loads a model folder; for large models, reads the weights in with a progress bar so the first
 // step is not an unexplained pause.
 std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet = false);

@@ -30,7 +30,7 @@ std::vector<int32_t> ParseIdList(const std::string& s, const std::string& flag) 
 
 std::unique_ptr<Model> LoadModel(const std::string& dir, bool quiet) {
   auto model = Model::Load(dir);
-  if (model->store().TotalBytes() >= (size_t{256} << 20)) {
+  if (model->store().TotalBytes() >= kPrefaultMinBytes) {
     Progress progress("loading " + dir, 1.0, quiet);
     const size_t reread = model->Prefault([&](double f) { progress.Update(f); });
     progress.Finish();
