@@ -151,14 +151,54 @@ R1_TARGET_AVX512_BF16 void Tile(const uint8_t* panel, const SplitTokens& s, int6
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 namespace bf16_detail {
 
+namespace {
+
+// RepackPanel of a Q8/Q4 matrix (whole blocks of 32 columns): each row's codes times their
+// scales (DequantRow, one float32 rounding, as the reference) rounded to BF16, a few blocks of
+// 16 rows at a time through a buffer that stays in L1.
+R1_TARGET_AVX512_BF16 void RepackQuantizedPanel(const Matrix& w, int64_t r0, int valid,
+                                                uint8_t* panel, int64_t p0, int64_t p1) {
+  constexpr int64_t kStepPairs = 128;  // 256 columns: 16 rows of them are 16 KiB of float32
+  alignas(64) float rows[16][2 * kStepPairs];
+  for (int half = 0; half < 2; ++half) {
+    const int first = 16 * half;
+    const int rows_here = std::clamp(valid - first, 0, 16);
+    for (int64_t p = p0; p < p1; p += kStepPairs) {
+      const int64_t pe = std::min(p1, p + kStepPairs);
+      for (int i = 0; i < rows_here; ++i) w.DequantRow(r0 + first + i, 2 * p, 2 * pe, rows[i]);
+      for (int64_t q = p; q < pe; q += 16) {
+        const int64_t np = std::min<int64_t>(16, pe - q);
+        const __mmask16 lo = static_cast<__mmask16>(np >= 8 ? 0xffff : (1u << (2 * np)) - 1);
+        const __mmask16 hi = static_cast<__mmask16>(np >= 16 ? 0xffff : np > 8 ? (1u << (2 * np - 16)) - 1 : 0);
+        __m512i v[16];
+        for (int i = 0; i < 16; ++i) {
+          if (i >= rows_here) {
+            v[i] = _mm512_setzero_si512();
+            continue;
+          }
+          const float* f = rows[i] + 2 * (q - p);
+          v[i] = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(hi, f + 16),
+                                                               _mm512_maskz_loadu_ps(lo, f)));
+        }
+        Transpose16x16(v);
+        for (int64_t j = 0; j < np; ++j)
+          _mm512_storeu_si512(panel + (q - p0 + j) * kPairBytes + first * 4, v[j]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 // Rows [r0, r0 + valid) of W: pair p of row i at byte p*128 + i*4 (columns 2p and 2p+1). Rows
 // past `valid` are zero. Each group of 16 rows is read 16 pairs (64 bytes) per row at a time.
 // Pairs [p0, p1) only (p0 a multiple of 16) with pair p0 at the start of `panel`: the AMX kernel
-// repacks long rows a chunk at a time.
+// repacks long rows a chunk at a time. Q8/Q4 rows go through float32 (RepackQuantizedPanel).
 R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
                                        int64_t p0, int64_t p1) {
   const int64_t row_bytes = w.cols * 2;
   if (p1 < 0) p1 = w.cols / 2;
+  if (w.quantized()) return RepackQuantizedPanel(w, r0, valid, panel, p0, p1);
   for (int half = 0; half < 2; ++half) {
     const int first = 16 * half;
     const int rows_here = std::clamp(valid - first, 0, 16);
@@ -222,6 +262,22 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
       Tile<decltype(tokens)::value, false>(panel.data(), *sp, t + t0, valid, out, y_stride, b);
     });
   });
+#else
+  (void)x, (void)x_stride, (void)y, (void)y_stride, (void)bias, (void)pool;
+#endif
+}
+
+bool QuantizedAmxGemmApplies(const Matrix& w) {
+  return w.quantized() && w.data && w.cols > 0 && w.cols % kQuantBlock == 0 && AmxEnabled();
+}
+
+void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+                      int64_t y_stride, const float* bias, ThreadPool& pool) {
+  if (!QuantizedAmxGemmApplies(w))
+    throw Error(w.name + ": the AMX GEMM of Q8/Q4 weights needs whole blocks of 32 columns and AMX");
+#if defined(__x86_64__)
+  if (n <= 0 || w.rows <= 0) return;
+  bf16_detail::Bf16GemmAmx(w, x, x_stride, n, y, y_stride, bias, t_exact_scopes > 0, pool);
 #else
   (void)x, (void)x_stride, (void)y, (void)y_stride, (void)bias, (void)pool;
 #endif

@@ -49,4 +49,21 @@ bool Bf16GemmApplies(const Matrix& w);
 void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
               int64_t y_stride, const float* bias, ThreadPool& pool);
 
+// Q8/Q4 products with many tokens on AMX: the weight panels are dequantized to BF16 as they are
+// repacked (code x scale, rounded to 8 significant bits) and the activations rounded to one BF16
+// term, so `tdpbf16ps` accumulates in float32 across blocks. The int8 GEMM (gemm_int8.h) has to
+// take every 32 columns' sums out of the tiles to scale them, which held AMX int8 to the VNNI
+// kernel's rate; here nothing leaves the tiles until the row ends (docs/performance.md). Both
+// roundings are of the size of the int8 activations' own (relative 2^-9 per value against up to
+// 2^-8 of a block's largest), so MatMul takes it where the int8 GEMM would run with int8
+// activations on, on CPUs where AmxEnabled(). Inside an ExactBf16Activations scope the
+// activations keep both terms.
+// Below this many tokens the per-panel dequantization costs more than the tiles save: at 64
+// tokens of the 8960 x 1536 Q8/Q4 products the int8 GEMM was 1.2-1.4x faster, at 128 even, at
+// 256 and 512 this one 1.3x and 1.45-1.9x (matmul_bench, Xeon).
+inline constexpr int64_t kQuantizedAmxMinTokens = 128;
+bool QuantizedAmxGemmApplies(const Matrix& w);
+void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens,
+                      float* y, int64_t y_stride, const float* bias, ThreadPool& pool);
+
 }  // namespace r1

@@ -33,6 +33,7 @@ struct AmxTokens {
 };
 
 constexpr int kAmxTokens = 16, kAmxPairs = 16, kAmxTileWords = kAmxTokens * kAmxPairs;
+constexpr int kPrefetchSteps = 4;
 
 R1_INLINE int64_t AmxTileWord(int64_t plane_pairs, int64_t t, int64_t p) {
   return ((t / kAmxTokens) * (plane_pairs / kAmxPairs) + p / kAmxPairs) * kAmxTileWords +
@@ -112,6 +113,8 @@ R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_te
   }
   for (int64_t p = p0; p < p1; p += kAmxPairs) {
     const uint8_t* b = panel + (p - p0) * kPairBytes;
+    for (int line = 0; line < kAmxPairs * kPairBytes; line += 64)
+      _mm_prefetch(reinterpret_cast<const char*>(b) + kPrefetchSteps * kAmxPairs * kPairBytes + line, _MM_HINT_T0);
     _tile_loadd(6, b, kPairBytes);
     _tile_loadd(7, b + 64, kPairBytes);
     for (int term = 0; term < (two_terms ? 2 : 1); ++term) {

@@ -935,6 +935,10 @@ void MatMul(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float*
   }
 
   if (n <= 0 || w.rows <= 0) return;
+  if (n >= kQuantizedAmxMinTokens && Int8ActivationsEnabled() && QuantizedAmxGemmApplies(w)) {
+    QuantizedAmxGemm(w, x, x_stride, n, y, y_stride, bias, pool);
+    return;
+  }
   if (n >= kGemmMinTokens && Int8ActivationsEnabled() && Int8GemmApplies(w)) {
     Int8Gemm(w, x, x_stride, n, y, y_stride, bias, pool);
     return;
