@@ -256,8 +256,14 @@ int RunBench(const BenchArgs& a) {
     if (bytes > main_bytes) main_bytes = bytes, main_format = name;
   std::string prefill_peak_name = "fp32_fma";
   double prefill_peak = peak;
-  if ((main_format == "q8" || main_format == "q4") && Int8ActivationsEnabled() &&
-      (CpuHasAvx512Vnni() || DetectIsa() >= IsaLevel::kAvx2) && peak_int8 > 0) {
+  const bool quantized = main_format == "q8" || main_format == "q4";
+  if (quantized && Int8ActivationsEnabled() && AmxEnabled() && peak_amx_bf16 > 0 &&
+      a.prompt >= kQuantizedAmxMinTokens) {
+    // Q8/Q4 prompts of this length run on BF16 AMX tiles (gemm_bf16.h).
+    prefill_peak_name = "amx_bf16";
+    prefill_peak = peak_amx_bf16;
+  } else if (quantized && Int8ActivationsEnabled() &&
+             (CpuHasAvx512Vnni() || DetectIsa() >= IsaLevel::kAvx2) && peak_int8 > 0) {
     prefill_peak_name = "int8_dot";
     prefill_peak = peak_int8;
   } else if (main_format == "bf16" && Bf16GemmEnabled() && AmxEnabled() && peak_amx_bf16 > 0) {
@@ -305,7 +311,8 @@ int RunBench(const BenchArgs& a) {
   j["prefill_gflops"] = prefill_gflops;
   j["prefill_flops_ratio"] = prefill_gflops / prefill_peak;
   j["prefill_peak"] = prefill_peak_name;
-  j["bf16_rounded_activations"] = Bf16RoundedActivations();
+  j["bf16_rounded_activations"] =
+      Bf16RoundedActivations() || (quantized && prefill_peak_name == "amx_bf16");
   if (pages.known) j["weights_huge_page_fraction"] = huge_fraction;
   // LoadModel copies them into anonymous memory with R1_MMAP=0 (io/huge_pages.h).
   if (pages.known) j["weights_memory"] = copied ? "anonymous" : "file_mapping";
@@ -339,9 +346,10 @@ int RunBench(const BenchArgs& a) {
   std::printf("%-17s%d tokens: %.1f tok/s = %.1f GFLOP/s (%.1f%% of the %s peak)%s\n", "prefill",
               a.prompt, prefill_tps, prefill_gflops, 100 * prefill_gflops / prefill_peak,
               prefill_peak_name.c_str(),
-              prefill_peak_name.find("bf16") != std::string::npos && Bf16RoundedActivations()
-                  ? ", activations rounded to BF16"
-                  : "");
+              prefill_peak_name.find("bf16") == std::string::npos ? ""
+              : quantized ? ", weights and activations rounded to BF16"
+              : Bf16RoundedActivations() ? ", activations rounded to BF16"
+                                         : "");
   std::printf("%-17s%d tokens: %.2f tok/s; roofline %.2f tok/s -> ratio %.2f\n", "decode", a.gen,
               decode_tps, roofline_tps, decode_tps / roofline_tps);
   if (spec) {

@@ -2,10 +2,11 @@
 // and a matrix unit that multiplies two tiles into a third; `tdpbf16ps` does 16 x 16 x 32 BF16
 // multiply-adds per instruction into float32. The BF16 prefill GEMM uses it where it exists: on
 // the Xeon it was measured on, `vdpbf16ps` ran at half the FP32 FMA rate and the tile unit at
-// ~28x that (docs/performance.md). The int8 GEMM does not: its per-block scales take every 32
-// columns' int32 sums out of the tiles to be scaled in AVX-512, which is what it already spent
-// its time on, and an AMX version measured no faster. Linux hands the tile registers' 8 KiB of
-// state only to processes that ask (arch_prctl ARCH_REQ_XCOMP_PERM), which CpuHasAmx() does once.
+// ~28x that (docs/performance.md). Q8/Q4 prompts use the same kernel on panels dequantized to
+// BF16 (gemm_bf16.h): an int8 AMX kernel had to take every 32 columns' int32 sums out of the
+// tiles to apply the per-block scales in AVX-512, and measured no faster than VNNI. Linux hands
+// the tile registers' 8 KiB of state only to processes that ask (arch_prctl
+// ARCH_REQ_XCOMP_PERM), which CpuHasAmx() does once.
 #pragma once
 
 #include <cstdint>

@@ -154,11 +154,13 @@ namespace bf16_detail {
 namespace {
 
 // RepackPanel of a Q8/Q4 matrix (whole blocks of 32 columns): each row's codes times their
-// scales (DequantRow, one float32 rounding, as the reference) rounded to BF16, a few blocks of
-// 16 rows at a time through a buffer that stays in L1.
+// scales (DequantRow, one float32 rounding, as the reference) rounded to BF16, one run of 16
+// rows at a time through a buffer that stays in L1.
 R1_TARGET_AVX512_BF16 void RepackQuantizedPanel(const Matrix& w, int64_t r0, int valid,
                                                 uint8_t* panel, int64_t p0, int64_t p1) {
-  constexpr int64_t kStepPairs = 128;  // 256 columns: 16 rows of them are 16 KiB of float32
+  // One run of the tile layout (512 columns, 32 KiB of float32 for 16 rows): DequantRow
+  // un-interleaves whole runs, so half a run per call did that work twice.
+  constexpr int64_t kStepPairs = kTileBlocks * kQuantBlock / 2;
   alignas(64) float rows[16][2 * kStepPairs];
   for (int half = 0; half < 2; ++half) {
     const int first = 16 * half;

@@ -4,6 +4,8 @@
 // row per 32-bit lane, 16 rows per vector), and a register tile of 32 rows x several tokens
 // accumulates exact int32 block sums that are scaled into float32 once per block. Widening the
 // weights to float32 for sgemm, the fallback, uses a quarter of the int8 instructions' peak.
+// On CPUs with AMX, MatMul gives prompts of kQuantizedAmxMinTokens or more to QuantizedAmxGemm
+// (gemm_bf16.h) instead.
 #pragma once
 
 #include <cstdint>
