@@ -171,7 +171,9 @@ R1_TARGET_AVX512_BF16 void RepackQuantizedPanel(const Matrix& w, int64_t r0, int
       for (int64_t q = p; q < pe; q += 16) {
         const int64_t np = std::min<int64_t>(16, pe - q);
         const __mmask16 lo = static_cast<__mmask16>(np >= 8 ? 0xffff : (1u << (2 * np)) - 1);
-        const __mmask16 hi = static_cast<__mmask16>(np >= 16 ? 0xffff : np > 8 ? (1u << (2 * np - 16)) - 1 : 0);
+        const __mmask16 hi = static_cast<__mmask16>(np >= 16 ? 0xffff
+                                                    : np > 8 ? (1u << (2 * np - 16)) - 1
+                                                             : 0);
         __m512i v[16];
         for (int i = 0; i < 16; ++i) {
           if (i >= rows_here) {
@@ -276,7 +278,8 @@ bool QuantizedAmxGemmApplies(const Matrix& w) {
 void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
                       int64_t y_stride, const float* bias, ThreadPool& pool) {
   if (!QuantizedAmxGemmApplies(w))
-    throw Error(w.name + ": the AMX GEMM of Q8/Q4 weights needs whole blocks of 32 columns and AMX");
+    throw Error(w.name +
+                ": the AMX GEMM of Q8/Q4 weights needs whole blocks of 32 columns and AMX");
 #if defined(__x86_64__)
   if (n <= 0 || w.rows <= 0) return;
   bf16_detail::Bf16GemmAmx(w, x, x_stride, n, y, y_stride, bias, t_exact_scopes > 0, pool);

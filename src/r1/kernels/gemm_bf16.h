@@ -58,12 +58,13 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n_token
 // 2^-8 of a block's largest), so MatMul takes it where the int8 GEMM would run with int8
 // activations on, on CPUs where AmxEnabled(). Inside an ExactBf16Activations scope the
 // activations keep both terms.
+bool QuantizedAmxGemmApplies(const Matrix& w);
+void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens,
+                      float* y, int64_t y_stride, const float* bias, ThreadPool& pool);
+
 // Below this many tokens the per-panel dequantization costs more than the tiles save: at 64
 // tokens of the 8960 x 1536 Q8/Q4 products the int8 GEMM was 1.2-1.4x faster, at 128 even, at
 // 256 and 512 this one 1.3x and 1.45-1.9x (matmul_bench, Xeon).
 inline constexpr int64_t kQuantizedAmxMinTokens = 128;
-bool QuantizedAmxGemmApplies(const Matrix& w);
-void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens,
-                      float* y, int64_t y_stride, const float* bias, ThreadPool& pool);
 
 }  // namespace r1
