@@ -208,15 +208,16 @@ void BM_MatMulBf16Rounded(benchmark::State& state) {
 }
 BENCHMARK(BM_MatMulBf16Rounded)->SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, fp8, r1::DType::kF8E4M3)->SHAPES;
-// Q8/Q4 also at 128 and 256 tokens, around where MatMul moves them to AMX tiles (gemm_bf16.h).
+// Q8/Q4 also at 128 and 256 tokens.
 #define QUANT_SHAPES Args({8960, 1536, 128})->Args({8960, 1536, 256})->SHAPES
 BENCHMARK_CAPTURE(BM_MatMul, q8, r1::DType::kI8)->QUANT_SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, q4, r1::DType::kU8)->QUANT_SHAPES;
 
 // DeepSeek-V2-Lite routed experts: gate/up [1408, 2048] and down [2048, 1408], each seeing ~48
 // tokens of a 512-token prompt (6 of 64 experts per token), so each weight panel's repack is
-// shared by few tokens.
-#define EXPERT_SHAPES Args({1408, 2048, 48})->Args({2048, 1408, 48})->UseRealTime()
+// shared by few tokens; 16 and 32 tokens bracket where MatMul moves them to AMX tiles.
+#define EXPERT_SHAPES Args({1408, 2048, 48})->Args({2048, 1408, 48}) \
+  ->Args({1408, 2048, 16})->Args({1408, 2048, 32})->UseRealTime()
 BENCHMARK_CAPTURE(BM_MatMul, expert_q8, r1::DType::kI8)->EXPERT_SHAPES;
 BENCHMARK_CAPTURE(BM_MatMul, expert_q4, r1::DType::kU8)->EXPERT_SHAPES;
 

@@ -62,9 +62,10 @@ bool QuantizedAmxGemmApplies(const Matrix& w);
 void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n_tokens,
                       float* y, int64_t y_stride, const float* bias, ThreadPool& pool);
 
-// Below this many tokens the per-panel dequantization costs more than the tiles save: at 64
-// tokens of the 8960 x 1536 Q8/Q4 products the int8 GEMM was 1.2-1.4x faster, at 128 even, at
-// 256 and 512 this one 1.3x and 1.45-1.9x (matmul_bench, Xeon).
-inline constexpr int64_t kQuantizedAmxMinTokens = 128;
+// Below this many tokens the per-panel dequantization costs more than the tiles save. On a
+// V2-Lite expert (1408 x 2048, matmul_bench, Xeon) the int8 GEMM was 1.2-1.7x faster at 12-16
+// tokens and 1.05-1.2x at 24; this one 1.0-1.2x faster at 32 and 1.1-1.2x at 48. On the 8960 x
+// 1536 products: 1.3-1.5x at 64 tokens, 1.9-2.1x at 512.
+inline constexpr int64_t kQuantizedAmxMinTokens = 32;
 
 }  // namespace r1
