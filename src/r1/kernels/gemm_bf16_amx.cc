@@ -148,8 +148,17 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
   const int64_t pairs = w.cols / 2;
   s.plane_pairs = (pairs + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
   s.tokens = (n + kAmxTokens - 1) / kAmxTokens * kAmxTokens;
-  s.hi.assign(s.tokens * s.plane_pairs, 0);
-  if (two_terms) s.lo.assign(s.tokens * s.plane_pairs, 0);
+  // SplitTokenPlanes writes every real token's pairs up to a multiple of 8; only the rest (pairs
+  // up to the tile's 16, tokens up to a whole tile) is zeroed here, not the whole planes.
+  s.hi.resize(s.tokens * s.plane_pairs);
+  if (two_terms) s.lo.resize(s.tokens * s.plane_pairs);
+  const int64_t written_pairs = (w.cols + 15) / 16 * 8;
+  for (std::vector<uint32_t>* plane : {&s.hi, &s.lo}) {
+    if (plane == &s.lo && !two_terms) break;
+    for (int64_t t = 0; t < s.tokens; ++t)
+      for (int64_t p = t < n ? written_pairs : 0; p < s.plane_pairs; ++p)
+        (*plane)[AmxTileWord(s.plane_pairs, t, p)] = 0;
+  }
   AmxTokens* sp = &s;  // the workers read the calling thread's copy
   const int64_t cols = w.cols;
   pool.ParallelFor(n, 8, [&, sp](int64_t t0, int64_t t1, int) {

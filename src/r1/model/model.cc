@@ -609,7 +609,8 @@ void Model::Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) cons
   float* u = Buf(t_mlp_up, n * f);
   const MatMulJob gate_up[] = {{&m.gate, g, f}, {&m.up, u, f}};
   MatMulShared(gate_up, x, m.gate.cols, n, pool());
-  SiluMul(g, u, n * f);
+  // On both threads: in a 512-token prefill the gate's 18 MB took 3% of the time on one.
+  pool().ParallelFor(n * f, 8192, [&](int64_t b, int64_t e, int) { SiluMul(g + b, u + b, e - b); });
   MatMul(m.down, g, n, out, pool());
 }
 
