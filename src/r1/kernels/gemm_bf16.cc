@@ -186,24 +186,14 @@ R1_TARGET_AVX512_BF16 void RepackQuantizedPanel(const Matrix& w, int64_t r0, int
     const int rows_here = std::clamp(valid - first, 0, 16);
     for (int64_t k = p0 / kRunPairs; k * kRunPairs < p1; ++k) {
       const QuantRun run = w.Run(r0, k);
-      const uint8_t* codes[16] = {};
-      const uint16_t* scales[16] = {};
-      for (int i = 0; i < rows_here; ++i) {
-        const QuantRun row = w.Run(r0 + first + i, k);
-        codes[i] = row.codes;
-        scales[i] = row.scales;
-      }
-      const __mmask16 blocks = static_cast<__mmask16>(run.nb == 16 ? 0xffff : (1u << run.nb) - 1);
-      __m512i sv[16];  // after the transpose, sv[b] lane i: row i's scale of block b
-      for (int i = 0; i < 16; ++i)
-        sv[i] = i < rows_here ? _mm512_castps_si512(
-                                    _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(blocks, scales[i])))
-                              : _mm512_setzero_si512();
-      Transpose16x16(sv);
+      const QuantRunRows16 rows = RunRows16(w, r0 + first, rows_here, k);
+      __m512i sv[16];  // sv[b] lane i: row i's scale of block b
+      RunScales16(rows, rows_here, run.nb, sv);
       uint8_t* out = panel + (k * kRunPairs - p0) * kPairBytes + first * 4;
       for (int q = 0; q < words; ++q) {
         __m512i v[16];
-        LoadRows16(codes, run.code_stride, q * run.nb * 4, rows_here, static_cast<int>(run.nb), v);
+        LoadRows16(rows.codes, run.code_stride, q * run.nb * 4, rows_here,
+                   static_cast<int>(run.nb), v);
         Transpose16x16(v);
         for (int64_t b = 0; b < run.nb; ++b) {
           const __m512 scale = _mm512_castsi512_ps(sv[b]);

@@ -99,18 +99,13 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
     for (int64_t k = 0; k < w.qruns(); ++k) {
       // Rows past `valid` (a whole half may be) are not read: they get zero codes and scales.
       const QuantRun run = w.Run(r0, k);
-      const uint8_t* codes[16] = {};
-      const uint16_t* scales[16] = {};
-      for (int i = 0; i < rows_here; ++i) {
-        const QuantRun row = w.Run(r0 + first + i, k);
-        codes[i] = row.codes;
-        scales[i] = row.scales;
-      }
+      const QuantRunRows16 rows = RunRows16(w, r0 + first, rows_here, k);
       const int64_t b_run = k * kTileBlocks;
       // Word q of the run's blocks 0 .. nb-1 is one contiguous read per row (matrix.h).
       for (int64_t q = 0; q < block_words; ++q) {
         __m512i v[16];
-        LoadRows16(codes, run.code_stride, q * run.nb * 4, rows_here, static_cast<int>(run.nb), v);
+        LoadRows16(rows.codes, run.code_stride, q * run.nb * 4, rows_here,
+                   static_cast<int>(run.nb), v);
         Transpose16x16(v);
         for (int64_t b = 0; b < run.nb; ++b) {
           uint8_t* dst = panel + (b_run + b) * panel_block + first * 4;
@@ -119,13 +114,8 @@ R1_TARGET_AVX512_VNNI void RepackPanel(const Matrix& w, int64_t r0, int valid, u
         }
       }
       // Scales: the run's (up to 16) blocks of 16 rows in one transpose.
-      const __mmask16 cols = static_cast<__mmask16>(run.nb == 16 ? 0xffff : (1u << run.nb) - 1);
       __m512i v[16];
-      for (int i = 0; i < 16; ++i)
-        v[i] = i < rows_here ? _mm512_castps_si512(
-                                   _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(cols, scales[i])))
-                             : _mm512_setzero_si512();
-      Transpose16x16(v);
+      RunScales16(rows, rows_here, run.nb, v);
       for (int64_t j = 0; j < run.nb; ++j)
         _mm512_storeu_si512(dw + (b_run + j) * kPanelRows + first, v[j]);
     }

@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "r1/core/thread_pool.h"
+#include "r1/kernels/matrix.h"
 #include "r1/kernels/simd.h"
 
 #if defined(__x86_64__)
@@ -104,6 +105,34 @@ R1_TARGET_AVX512 R1_INLINE void LoadRows16(const uint8_t* base, int64_t row_byte
   const uint8_t* rows[16];
   for (int i = 0; i < 16; ++i) rows[i] = base + i * row_bytes;
   LoadRows16(rows, row_bytes, offset, rows_here, cols, v);
+}
+
+// Q8/Q4 run k of rows r .. r + rows_here - 1, for the panel repacks: each row's codes and scales
+// (null from rows_here on; those rows are not read).
+struct QuantRunRows16 {
+  const uint8_t* codes[16] = {};
+  const uint16_t* scales[16] = {};
+};
+inline QuantRunRows16 RunRows16(const Matrix& w, int64_t r, int rows_here, int64_t k) {
+  QuantRunRows16 rows;
+  for (int i = 0; i < rows_here; ++i) {
+    const QuantRun run = w.Run(r + i, k);
+    rows.codes[i] = run.codes;
+    rows.scales[i] = run.scales;
+  }
+  return rows;
+}
+
+// Their scales of the run's nb blocks in float32, transposed in one go: v[b] lane i is row i's
+// scale of block b (zero from rows_here on).
+R1_TARGET_AVX512 R1_INLINE void RunScales16(const QuantRunRows16& rows, int rows_here,
+                                            int64_t nb, __m512i (&v)[16]) {
+  const __mmask16 blocks = static_cast<__mmask16>(nb >= 16 ? 0xffff : (1u << nb) - 1);
+  for (int i = 0; i < 16; ++i)
+    v[i] = i < rows_here ? _mm512_castps_si512(
+                               _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(blocks, rows.scales[i])))
+                         : _mm512_setzero_si512();
+  Transpose16x16(v);
 }
 
 // Rows 0..15 (lo) and 16..31 (hi) of T tokens' results, stored for the first `valid` rows of the
