@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "r1/core/dtype.h"
+#include "r1/core/scratch.h"
 #include "r1/core/error.h"
 #include "r1/kernels/amx.h"
 #include "r1/kernels/gemm_bf16_internal.h"
@@ -270,7 +271,7 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
   thread_local SplitTokens s;
   s.pairs = w.cols / 2;
   s.terms = two_terms ? 2 : 1;
-  s.words.resize(n * s.pairs * s.terms);
+  GrowScratch(s.words, n * s.pairs * s.terms);
   SplitTokens* sp = &s;  // the workers read the calling thread's copy
   const int64_t cols = w.cols;
   pool.ParallelFor(n, 8, [&, sp](int64_t t0, int64_t t1, int) {
@@ -284,7 +285,7 @@ void Bf16Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
   });
   ForEachPanel(w.rows, pool, [&, sp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
-    panel.resize(sp->pairs * kPairBytes);
+    GrowScratch(panel, sp->pairs * kPairBytes);
     RepackPanel(w, r0, valid, panel.data());
     float* out = y + r0;
     const float* b = bias ? bias + r0 : nullptr;

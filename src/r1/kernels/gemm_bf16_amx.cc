@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "r1/core/scratch.h"
 #include "r1/kernels/amx.h"
 #include "r1/kernels/gemm_bf16_internal.h"
 #include "r1/kernels/gemm_panels.h"
@@ -150,8 +151,9 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
   s.tokens = (n + kAmxTokens - 1) / kAmxTokens * kAmxTokens;
   // SplitTokenPlanes writes every real token's pairs up to a multiple of 8; only the rest (pairs
   // up to the tile's 16, tokens up to a whole tile) is zeroed here, not the whole planes.
-  s.hi.resize(s.tokens * s.plane_pairs);
-  if (two_terms) s.lo.resize(s.tokens * s.plane_pairs);
+  const size_t words = static_cast<size_t>(s.tokens * s.plane_pairs);
+  GrowScratch(s.hi, words);
+  if (two_terms) GrowScratch(s.lo, words);
   const int64_t written_pairs = (w.cols + 15) / 16 * 8;
   for (std::vector<uint32_t>* plane : {&s.hi, &s.lo}) {
     if (plane == &s.lo && !two_terms) break;
@@ -185,8 +187,8 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
   pool.ParallelFor(tasks, 1, [&, sp](int64_t k0, int64_t k1, int) {
     thread_local std::vector<uint8_t> buffer;
     thread_local std::vector<float> sums;
-    buffer.resize(per_task * panel_bytes);
-    if (chunks > 1) sums.resize(per_task * sp->tokens * kPanelRows);
+    GrowScratch(buffer, per_task * panel_bytes);
+    if (chunks > 1) GrowScratch(sums, per_task * sp->tokens * kPanelRows);
     static constexpr uint8_t kRows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
     static constexpr uint16_t kColsb[8] = {64, 64, 64, 64, 64, 64, 64, 64};
     ConfigureTiles(8, kRows, kColsb);

@@ -7,6 +7,7 @@
 
 #include "r1/core/dtype.h"
 #include "r1/core/error.h"
+#include "r1/core/scratch.h"
 #include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/matvec_int8_internal.h"
 #include "r1/kernels/simd.h"
@@ -213,9 +214,9 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
   thread_local QuantizedTokens q;
   q.cols = w.cols;
   q.blocks = w.qblocks();
-  q.code.resize(n * q.cols);
-  q.dx.resize(n * q.blocks);
-  q.corr.resize(n * q.blocks);
+  GrowScratch(q.code, n * q.cols);
+  GrowScratch(q.dx, n * q.blocks);
+  GrowScratch(q.corr, n * q.blocks);
   const int32_t offset = w.dtype == DType::kI8 ? 128 : 8;
   QuantizedTokens* qp = &q;  // the workers read the calling thread's copy
   const bool vnni512 = CpuHasAvx512Vnni();
@@ -229,8 +230,8 @@ void Int8Gemm(const Matrix& w, const float* x, int64_t x_stride, int64_t n, floa
   ForEachPanel(w.rows, pool, [&, qp](int64_t r0, int valid) {
     thread_local std::vector<uint8_t> panel;
     thread_local std::vector<float> dw;
-    panel.resize(qp->blocks * PanelBlockBytes(w.dtype));
-    dw.resize(qp->blocks * kPanelRows);
+    GrowScratch(panel, qp->blocks * PanelBlockBytes(w.dtype));
+    GrowScratch(dw, qp->blocks * kPanelRows);
     RepackPanel(w, r0, valid, panel.data(), dw.data());
     const bool q4 = w.dtype == DType::kU8;
     NextPanelPrefetch next(w, r0, n);
