@@ -324,4 +324,22 @@ void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t
 #endif
 }
 
+void SwiGluAmx(const Matrix& gate, const Matrix& up, const float* x, int64_t x_stride, int64_t n,
+               float* y, int64_t y_stride, ThreadPool& pool) {
+  const bool quantized = QuantizedAmxGemmApplies(gate) && QuantizedAmxGemmApplies(up);
+  const bool bf16 = Bf16GemmApplies(gate) && Bf16GemmApplies(up) && AmxEnabled();
+  if (gate.dtype != up.dtype || gate.rows != up.rows || gate.cols != up.cols ||
+      !(quantized || bf16))
+    throw Error(gate.name + ", " + up.name +
+                ": the fused SwiGLU needs two Q8/Q4 or BF16 matrices of one shape, and AMX");
+#if defined(__x86_64__)
+  if (n <= 0 || gate.rows <= 0) return;
+  const bool two_terms = quantized ? t_exact_scopes > 0
+                                   : !Bf16RoundedActivations() || t_exact_scopes > 0;
+  bf16_detail::Bf16GemmAmx(gate, x, x_stride, n, y, y_stride, nullptr, two_terms, pool, &up);
+#else
+  (void)x, (void)x_stride, (void)y, (void)y_stride, (void)pool;
+#endif
+}
+
 }  // namespace r1

@@ -8,6 +8,7 @@
 #include "r1/kernels/amx.h"
 #include "r1/kernels/gemm_bf16_internal.h"
 #include "r1/kernels/gemm_panels.h"
+#include "r1/kernels/ops.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -60,15 +61,31 @@ R1_TARGET_AVX512_BF16 void SplitTokenPlanes(const float* x, int64_t cols, bool t
 
 // The results of C tiles 0 .. 2G-1 (token group g's halves in tiles 2g, 2g + 1) to y, for the
 // first `tokens` tokens from t0 and the first `valid` rows, plus the bias.
+// With `swiglu`, y holds the gate's results for the same rows and tokens already, and becomes
+// SiluMul's silu(gate) * these (the up projection's), in SiluMul itself so that the result is the
+// unfused path's.
 template <int G>
 R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, float* y,
-                                             int64_t y_stride, const float* bias) {
+                                             int64_t y_stride, const float* bias, bool swiglu) {
   alignas(64) float out[2 * G][kAmxTokens * 16];
   _tile_stored(0, out[0], 64);
   _tile_stored(1, out[1], 64);
   if constexpr (G == 2) {
     _tile_stored(2, out[2], 64);
     _tile_stored(3, out[3], 64);
+  }
+  if (swiglu) {
+    alignas(64) float up[kPanelRows];
+    for (int t = 0; t < tokens; ++t) {
+      const float* lo = out[t / kAmxTokens * 2] + t % kAmxTokens * 16;
+      const float* hi = out[t / kAmxTokens * 2 + 1] + t % kAmxTokens * 16;
+      for (int r = 0; r < 16; ++r) {
+        up[r] = lo[r];
+        up[16 + r] = hi[r];
+      }
+      SiluMul(y + (t0 + t) * y_stride, up, valid);
+    }
+    return;
   }
   for (int half = 0; half < 2 && half * 16 < valid; ++half) {
     const int rows = std::min(16, valid - half * 16);
@@ -91,7 +108,8 @@ R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, 
 template <int G>
 R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_terms, int64_t t0,
                            int64_t p0, int64_t p1, float* acc, bool first_chunk, bool last_chunk,
-                           int tokens, int valid, float* y, int64_t y_stride, const float* bias) {
+                           int tokens, int valid, float* y, int64_t y_stride, const float* bias,
+                           bool swiglu) {
   const int64_t group = kAmxTokens * s.plane_pairs;  // words from one token group to the next
   const uint32_t* hi = s.hi.data() + AmxTileWord(s.plane_pairs, t0, 0);
   const uint32_t* lo = two_terms ? s.lo.data() + AmxTileWord(s.plane_pairs, t0, 0) : nullptr;
@@ -132,7 +150,7 @@ R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_te
       }
     }
   }
-  if (last_chunk) return StoreAmxResults<G>(t0, tokens, valid, y, y_stride, bias);
+  if (last_chunk) return StoreAmxResults<G>(t0, tokens, valid, y, y_stride, bias, swiglu);
   _tile_stored(0, a0, kAccRow);
   _tile_stored(1, a0 + 16, kAccRow);
   if constexpr (G == 2) {
@@ -144,7 +162,8 @@ R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_te
 }  // namespace
 
 void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
-                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool) {
+                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool,
+                 const Matrix* up) {
   thread_local AmxTokens s;
   const int64_t pairs = w.cols / 2;
   s.plane_pairs = (pairs + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
@@ -181,14 +200,20 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
   const int64_t panel_bytes = chunk * kPairBytes;
   const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
   constexpr int64_t kPanelsBudget = 512 << 10;  // bytes of repacked panels per task, in L2
+  // SwiGLU: each of the gate's panels has the up projection's panel of the same rows beside it
+  // (`matrices` panels per slot), and the up panel's results meet the gate's in y while both are
+  // in L1.
+  const int64_t matrices = up ? 2 : 1;
   const int64_t per_task = std::clamp<int64_t>(
-      std::min(kPanelsBudget / panel_bytes, (panels + 2 * pool.size() - 1) / (2 * pool.size())), 1, 8);
+      std::min(kPanelsBudget / (matrices * panel_bytes),
+               (panels + 2 * pool.size() - 1) / (2 * pool.size())),
+      1, 8);
   const int64_t tasks = (panels + per_task - 1) / per_task;
   pool.ParallelFor(tasks, 1, [&, sp](int64_t k0, int64_t k1, int) {
     thread_local std::vector<uint8_t> buffer;
     thread_local std::vector<float> sums;
-    GrowScratch(buffer, per_task * panel_bytes);
-    if (chunks > 1) GrowScratch(sums, per_task * sp->tokens * kPanelRows);
+    GrowScratch(buffer, matrices * per_task * panel_bytes);
+    if (chunks > 1) GrowScratch(sums, matrices * per_task * sp->tokens * kPanelRows);
     static constexpr uint8_t kRows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
     static constexpr uint16_t kColsb[8] = {64, 64, 64, 64, 64, 64, 64, 64};
     ConfigureTiles(8, kRows, kColsb);
@@ -199,26 +224,30 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
         valid[i] = static_cast<int>(std::min<int64_t>(kPanelRows, w.rows - (first + i) * kPanelRows));
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t p0 = c * chunk, p1 = std::min(sp->plane_pairs, p0 + chunk);
-        for (int64_t i = 0; i < count; ++i) {
-          uint8_t* panel = buffer.data() + i * panel_bytes;
+        for (int64_t slot = 0; slot < matrices * count; ++slot) {
+          const Matrix& m = slot % matrices == 0 ? w : *up;
+          uint8_t* panel = buffer.data() + slot * panel_bytes;
           const int64_t real_end = std::min(pairs, p1);
-          if (p0 < real_end) RepackPanel(w, (first + i) * kPanelRows, valid[i], panel, p0, real_end);
+          const int64_t i = slot / matrices;
+          if (p0 < real_end) RepackPanel(m, (first + i) * kPanelRows, valid[i], panel, p0, real_end);
           std::fill(panel + std::max<int64_t>(0, real_end - p0) * kPairBytes,
                     panel + (p1 - p0) * kPairBytes, 0);
         }
         for (int64_t t0 = 0; t0 < n; t0 += 2 * kAmxTokens) {
           const int tokens = static_cast<int>(std::min<int64_t>(2 * kAmxTokens, n - t0));
-          for (int64_t i = 0; i < count; ++i) {
+          for (int64_t slot = 0; slot < matrices * count; ++slot) {
+            const int64_t i = slot / matrices;
+            const bool swiglu = slot % matrices == 1;
             const int64_t r0 = (first + i) * kPanelRows;
-            const uint8_t* panel = buffer.data() + i * panel_bytes;
-            float* acc = chunks > 1 ? sums.data() + i * sp->tokens * kPanelRows : nullptr;
-            const float* b = bias ? bias + r0 : nullptr;
+            const uint8_t* panel = buffer.data() + slot * panel_bytes;
+            float* acc = chunks > 1 ? sums.data() + slot * sp->tokens * kPanelRows : nullptr;
+            const float* b = bias && !swiglu ? bias + r0 : nullptr;
             if (tokens > kAmxTokens)
               TileAmx<2>(panel, *sp, two_terms, t0, p0, p1, acc, c == 0, c == chunks - 1, tokens,
-                         valid[i], y + r0, y_stride, b);
+                         valid[i], y + r0, y_stride, b, swiglu);
             else
               TileAmx<1>(panel, *sp, two_terms, t0, p0, p1, acc, c == 0, c == chunks - 1, tokens,
-                         valid[i], y + r0, y_stride, b);
+                         valid[i], y + r0, y_stride, b, swiglu);
           }
         }
       }

@@ -29,9 +29,11 @@ R1_TARGET_AVX512_BF16 R1_INLINE __m512 WidenBf16(__m256i h) {
 R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, uint8_t* panel,
                                        int64_t p0 = 0, int64_t p1 = -1);
 
-// Bf16Gemm on AMX tiles (gemm_bf16_amx.cc), for CPUs where AmxEnabled().
+// Bf16Gemm on AMX tiles (gemm_bf16_amx.cc), for CPUs where AmxEnabled(). With `up` (same shape
+// and type as w, bias null), y = SiluMul(w x, up x): SwiGLU's hidden activations in one pass.
 void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
-                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool);
+                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool,
+                 const Matrix* up = nullptr);
 #endif
 
 }  // namespace r1::bf16_detail

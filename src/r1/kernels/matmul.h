@@ -34,6 +34,13 @@ struct MatMulJob {
 void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_stride,
                   int64_t n_tokens, ThreadPool& pool);
 
+// SwiGLU's hidden activations: y[t] = silu(gate x[t]) * (up x[t]) (SiluMul), rows `y_stride`
+// apart; gate and up have equal column counts and no bias. Where MatMul would run both on AMX,
+// in one pass (SwiGluAmx, no intermediate in memory); else MatMulShared and SiluMul. Both give
+// the same y.
+void MatMulSwiGlu(const Matrix& gate, const Matrix& up, const float* x, int64_t x_stride,
+                  int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool);
+
 // From this many tokens on, MatMul widens panels of weight rows to float32 and runs OpenBLAS's
 // sgemm on them (compute-bound regime); below, a streaming kernel reads each weight once.
 inline constexpr int64_t kGemmMinTokens = 12;
