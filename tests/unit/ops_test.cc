@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdint>
 #include <numbers>
 #include <random>
@@ -125,6 +126,12 @@ TEST(OpsTest, SiluMulMatchesDouble) {
   EXPECT_EQ(a[0], 0.0f);
   EXPECT_EQ(a[1], 400.0f);
   EXPECT_EQ(a[2], 0.0f);
+  // A NaN stays one (a diverged activation must not turn into zeros), in any lane of a vector.
+  std::vector<float> c(19, 1.0f), d(19, 1.0f);
+  c[17] = std::numeric_limits<float>::quiet_NaN();
+  SiluMul(c.data(), d.data(), 19);
+  EXPECT_TRUE(std::isnan(c[17]));
+  EXPECT_FALSE(std::isnan(c[16]));
 }
 
 TEST(OpsTest, DotMatchesDouble) {
