@@ -1,8 +1,10 @@
 // SwiGLU's hidden activations in one pass (MatMulSwiGlu, SwiGluAmx on AMX CPUs) against the two
-// products and SiluMul apart: the same kernels and the same activation function, so the same
-// bits, on shapes that are not multiples of the 32-row panel, the 16-token tile or the
-// 2048-column chunk, in Q8, Q4 and BF16, with one and two threads, with the activations' one
-// BF16 term and with both (exact scope), and below the token counts where the fused pass runs.
+// products and SiluMul apart, and the whole MLP (SwiGluMlp, hidden activations straight into the
+// down projection's planes) against those steps apart: the same kernels, roundings and
+// activation function, so the same bits, on shapes that are not multiples of the 32-row panel,
+// the 16-token tile or the 2048-column chunk, in Q8, Q4 and BF16, with one and two threads, with
+// the activations' one BF16 term and with both (exact scope), and below the token counts where
+// the fused passes run.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -91,6 +93,29 @@ void Check(DType dtype, int64_t rows, int64_t cols, int64_t n, int threads) {
   }
 }
 
+// SwiGluMlp (hidden activations straight into the down projection's planes where all three
+// take AMX) against MatMulSwiGlu and MatMul of down: the same bits, the gaps between output rows
+// untouched.
+void CheckMlp(DType dtype, DType down_dtype, int64_t hidden, int64_t ffn, int64_t n, int threads) {
+  TestMatrix gate = Make(dtype, ffn, hidden, static_cast<uint32_t>(ffn + hidden + n));
+  TestMatrix up = Make(dtype, ffn, hidden, static_cast<uint32_t>(ffn + hidden + n + 1));
+  TestMatrix down = Make(down_dtype, hidden, ffn, static_cast<uint32_t>(ffn + hidden + n + 2));
+  const std::vector<float> x = Activations(n, hidden);
+  ThreadPool pool(threads);
+  const int64_t y_stride = hidden + 5;
+  std::vector<float> y(n * y_stride, -7.0f), h(n * ffn), want(n * hidden);
+  SwiGluMlp(gate.m, up.m, down.m, x.data(), hidden, n, y.data(), y_stride, pool);
+  MatMulSwiGlu(gate.m, up.m, x.data(), hidden, n, h.data(), ffn, pool);
+  MatMul(down.m, h.data(), n, want.data(), pool);
+  for (int64_t t = 0; t < n; ++t) {
+    for (int64_t r = 0; r < hidden; ++r)
+      ASSERT_EQ(y[t * y_stride + r], want[t * hidden + r])
+          << DTypeName(dtype) << "/" << DTypeName(down_dtype) << " hidden " << hidden << " ffn "
+          << ffn << " tokens " << n << " token " << t << " row " << r;
+    for (int64_t r = hidden; r < y_stride; ++r) ASSERT_EQ(y[t * y_stride + r], -7.0f);
+  }
+}
+
 // The fused pass itself against a double-precision SwiGLU of the same roundings' products: a
 // check that the up projection's results meet the gate's of the same rows and tokens.
 void CheckAgainstDouble(DType dtype, int64_t rows, int64_t cols, int64_t n) {
@@ -157,6 +182,28 @@ TEST_F(SwiGlu, ExactScopeKeepsBothTermsInBoth) {
   Check(DType::kI8, 77, 96, 33, 2);
   SetBf16RoundedActivations(true);
   Check(DType::kBF16, 77, 98, 21, 2);
+}
+
+TEST_F(SwiGlu, MlpMatchesTheStepsApart) {
+  for (DType dtype : {DType::kI8, DType::kU8}) {
+    CheckMlp(dtype, dtype, 96, 160, 33, 2);            // 5 hidden panels
+    CheckMlp(dtype, dtype, 2048 + 544, 96, 40, 1);     // gate/up rows longer than a chunk
+    CheckMlp(dtype, dtype, 64, 2048 + 544, 37, 2);     // down rows longer than a chunk
+    CheckMlp(dtype, dtype, 96, 160, kQuantizedAmxMinTokens - 1, 2);  // apart
+    CheckMlp(dtype, dtype, 96, 160, 1, 2);                           // decode
+  }
+  CheckMlp(DType::kU8, DType::kI8, 96, 160, 45, 2);  // a Q8 down projection after Q4
+  for (bool rounded : {false, true}) {
+    SetBf16RoundedActivations(rounded);
+    CheckMlp(DType::kBF16, DType::kBF16, 98, 78, 21, 2);  // the last hidden panel 14 rows
+    CheckMlp(DType::kBF16, DType::kBF16, 34, 2048 + 98, 17, 1);
+  }
+  // BF16 gate/up (from 12 tokens) before a Q8 down projection (from 32): apart at 21 tokens.
+  CheckMlp(DType::kBF16, DType::kI8, 98, 96, 21, 2);
+  CheckMlp(DType::kBF16, DType::kI8, 98, 96, 40, 2);
+  const ExactBf16Activations exact;
+  CheckMlp(DType::kI8, DType::kI8, 96, 160, 33, 2);
+  CheckMlp(DType::kBF16, DType::kBF16, 98, 78, 21, 2);
 }
 
 TEST_F(SwiGlu, FusedPassAgainstDouble) {

@@ -324,19 +324,48 @@ void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t
 #endif
 }
 
-void SwiGluAmx(const Matrix& gate, const Matrix& up, const float* x, int64_t x_stride, int64_t n,
-               float* y, int64_t y_stride, ThreadPool& pool) {
-  const bool quantized = QuantizedAmxGemmApplies(gate) && QuantizedAmxGemmApplies(up);
-  const bool bf16 = Bf16GemmApplies(gate) && Bf16GemmApplies(up) && AmxEnabled();
-  if (gate.dtype != up.dtype || gate.rows != up.rows || gate.cols != up.cols ||
-      !(quantized || bf16))
+namespace {
+
+// Whether the AMX kernel takes w, and with how many activation terms (as QuantizedAmxGemm and
+// Bf16Gemm decide).
+bool AmxTakes(const Matrix& w) {
+  return QuantizedAmxGemmApplies(w) || (Bf16GemmApplies(w) && AmxEnabled());
+}
+bool AmxTwoTerms(const Matrix& w) {
+  return w.quantized() ? t_exact_scopes > 0 : !Bf16RoundedActivations() || t_exact_scopes > 0;
+}
+
+void CheckSwiGlu(const Matrix& gate, const Matrix& up) {
+  if (gate.dtype != up.dtype || gate.rows != up.rows || gate.cols != up.cols || !AmxTakes(gate) ||
+      !AmxTakes(up))
     throw Error(gate.name + ", " + up.name +
                 ": the fused SwiGLU needs two Q8/Q4 or BF16 matrices of one shape, and AMX");
+}
+
+}  // namespace
+
+void SwiGluAmx(const Matrix& gate, const Matrix& up, const float* x, int64_t x_stride, int64_t n,
+               float* y, int64_t y_stride, ThreadPool& pool) {
+  CheckSwiGlu(gate, up);
 #if defined(__x86_64__)
   if (n <= 0 || gate.rows <= 0) return;
-  const bool two_terms = quantized ? t_exact_scopes > 0
-                                   : !Bf16RoundedActivations() || t_exact_scopes > 0;
-  bf16_detail::Bf16GemmAmx(gate, x, x_stride, n, y, y_stride, nullptr, two_terms, pool, &up);
+  bf16_detail::Bf16GemmAmx(gate, x, x_stride, n, y, y_stride, nullptr, AmxTwoTerms(gate), pool,
+                           &up);
+#else
+  (void)x, (void)x_stride, (void)y, (void)y_stride, (void)pool;
+#endif
+}
+
+void SwiGluMlpAmx(const Matrix& gate, const Matrix& up, const Matrix& down, const float* x,
+                  int64_t x_stride, int64_t n, float* y, int64_t y_stride, ThreadPool& pool) {
+  CheckSwiGlu(gate, up);
+  if (!AmxTakes(down) || down.cols != gate.rows)
+    throw Error(down.name + ": the fused SwiGLU MLP needs a Q8/Q4 or BF16 down projection with " +
+                std::to_string(gate.rows) + " columns, and AMX");
+#if defined(__x86_64__)
+  if (n <= 0 || gate.rows <= 0 || down.rows <= 0) return;
+  bf16_detail::SwiGluDownAmx(gate, up, down, x, x_stride, n, AmxTwoTerms(gate), AmxTwoTerms(down),
+                             y, y_stride, pool);
 #else
   (void)x, (void)x_stride, (void)y, (void)y_stride, (void)pool;
 #endif

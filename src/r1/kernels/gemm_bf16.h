@@ -72,6 +72,16 @@ void QuantizedAmxGemm(const Matrix& w, const float* x, int64_t x_stride, int64_t
 void SwiGluAmx(const Matrix& gate, const Matrix& up, const float* x, int64_t x_stride,
                int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool);
 
+// A whole SwiGLU MLP on AMX, y = down (SiluMul(gate x, up x)), with SwiGluAmx's hidden
+// activations written by its epilogues straight into the down projection's BF16 activation
+// planes: SwiGluAmx's output then went through 18 MB of float32 rows per layer of a 512-token
+// Qwen-1.5B prefill, written and read back to be rounded to BF16. The same roundings of the same
+// values, so the same y as SwiGluAmx followed by MatMul of down. down takes the path MatMul would
+// (QuantizedAmxGemm or Bf16Gemm, by its type); the caller checks that (SwiGluMlp).
+void SwiGluMlpAmx(const Matrix& gate, const Matrix& up, const Matrix& down, const float* x,
+                  int64_t x_stride, int64_t n_tokens, float* y, int64_t y_stride,
+                  ThreadPool& pool);
+
 // Below this many tokens the per-panel dequantization costs more than the tiles save. On a
 // V2-Lite expert (1408 x 2048, matmul_bench, Xeon) the int8 GEMM was 1.2-1.7x faster at 12-16
 // tokens and 1.05-1.2x at 24; this one 1.0-1.2x faster at 32 and 1.1-1.2x at 48. On the 8960 x

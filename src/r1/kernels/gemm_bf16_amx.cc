@@ -59,14 +59,29 @@ R1_TARGET_AVX512_BF16 void SplitTokenPlanes(const float* x, int64_t cols, bool t
   }
 }
 
-// The results of C tiles 0 .. 2G-1 (token group g's halves in tiles 2g, 2g + 1) to y, for the
-// first `tokens` tokens from t0 and the first `valid` rows, plus the bias.
-// With `swiglu`, y holds the gate's results for the same rows and tokens already, and becomes
-// SiluMul's silu(gate) * these (the up projection's), in SiluMul itself so that the result is the
-// unfused path's.
+// What the last chunk of a panel does with its results.
+enum class Epilogue {
+  kStore,     // y = results + bias
+  kSwiGlu,    // y holds the gate's results for these rows and tokens: y = SiluMul(y, results)
+  kToPlanes,  // as kSwiGlu, then y (scratch) goes on as the next product's BF16 planes
+};
+
+// Where kToPlanes writes: the next product's activation planes (its columns are this product's
+// rows), at pair `pair0` (the panel's first row / 2) of token `t0`'s row.
+struct PlaneTarget {
+  uint32_t* hi;
+  uint32_t* lo;  // null: one term
+  int64_t plane_pairs, pair0, t0;
+};
+
+// The results of C tiles 0 .. 2G-1 (token group g's halves in tiles 2g, 2g + 1) for the first
+// `tokens` tokens and the first `valid` rows; y is the first token's row. With a SwiGLU epilogue
+// the activation is SiluMul itself, so that y equals the unfused path's bit for bit, and the
+// planes equal SplitTokenPlanes of it (the same round-to-nearest-even conversions).
 template <int G>
-R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, float* y,
-                                             int64_t y_stride, const float* bias, bool swiglu) {
+R1_TARGET_AMX R1_INLINE void StoreAmxResults(int tokens, int valid, float* y, int64_t y_stride,
+                                             const float* bias, Epilogue epilogue,
+                                             const PlaneTarget* planes) {
   alignas(64) float out[2 * G][kAmxTokens * 16];
   _tile_stored(0, out[0], 64);
   _tile_stored(1, out[1], 64);
@@ -74,8 +89,11 @@ R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, 
     _tile_stored(2, out[2], 64);
     _tile_stored(3, out[3], 64);
   }
-  if (swiglu) {
+  if (epilogue != Epilogue::kStore) {
     alignas(64) float up[kPanelRows];
+    const __mmask16 m0 = static_cast<__mmask16>(valid >= 16 ? 0xffff : (1u << valid) - 1);
+    const __mmask16 m1 = static_cast<__mmask16>(
+        valid >= 32 ? 0xffff : valid <= 16 ? 0 : (1u << (valid - 16)) - 1);
     for (int t = 0; t < tokens; ++t) {
       const float* lo = out[t / kAmxTokens * 2] + t % kAmxTokens * 16;
       const float* hi = out[t / kAmxTokens * 2 + 1] + t % kAmxTokens * 16;
@@ -83,7 +101,21 @@ R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, 
         up[r] = lo[r];
         up[16 + r] = hi[r];
       }
-      SiluMul(y + (t0 + t) * y_stride, up, valid);
+      float* g = y + t * y_stride;
+      SiluMul(g, up, valid);
+      if (epilogue != Epilogue::kToPlanes) continue;
+      // Rows past `valid` are the planes' zero padding.
+      const __m512 a = _mm512_maskz_loadu_ps(m0, g), b = _mm512_maskz_loadu_ps(m1, g + 16);
+      const __m512bh h = _mm512_cvtne2ps_pbh(b, a);
+      const int64_t at = AmxTileWord(planes->plane_pairs, planes->t0 + t, planes->pair0);
+      _mm512_storeu_si512(planes->hi + at, reinterpret_cast<__m512i>(h));
+      if (planes->lo) {
+        const __m512i hw = reinterpret_cast<__m512i>(h);
+        const __m512 ha = WidenBf16(_mm512_castsi512_si256(hw));
+        const __m512 hb = WidenBf16(_mm512_extracti64x4_epi64(hw, 1));
+        _mm512_storeu_si512(planes->lo + at, reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(
+                                                 _mm512_sub_ps(b, hb), _mm512_sub_ps(a, ha))));
+      }
     }
     return;
   }
@@ -92,7 +124,7 @@ R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, 
     const __mmask16 m = static_cast<__mmask16>(rows >= 16 ? 0xffff : (1u << rows) - 1);
     const __m512 bv = bias ? _mm512_maskz_loadu_ps(m, bias + half * 16) : _mm512_setzero_ps();
     for (int t = 0; t < tokens; ++t)
-      _mm512_mask_storeu_ps(y + (t0 + t) * y_stride + half * 16, m,
+      _mm512_mask_storeu_ps(y + t * y_stride + half * 16, m,
                             _mm512_add_ps(_mm512_load_ps(out[t / kAmxTokens * 2 + half] + t % kAmxTokens * 16), bv));
   }
 }
@@ -103,13 +135,13 @@ R1_TARGET_AMX R1_INLINE void StoreAmxResults(int64_t t0, int tokens, int valid, 
 // groups, four C tiles give four independent chains of products, so each product's latency hides
 // behind the other three (one group's two chains left the unit waiting: 2x slower per product).
 // Rows longer than one chunk carry their sums in `acc` ([token][32] floats) from chunk to chunk;
-// the last chunk (or the only one, acc null) stores to y. Tiles: 0-3 C, 4 and 5 A (activations),
+// the last chunk (or the only one, acc null) stores to y (token t0's row). Tiles: 0-3 C, 4 and 5 A (activations),
 // 6 and 7 B (the halves); all 16 rows x 64 bytes.
 template <int G>
 R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_terms, int64_t t0,
                            int64_t p0, int64_t p1, float* acc, bool first_chunk, bool last_chunk,
                            int tokens, int valid, float* y, int64_t y_stride, const float* bias,
-                           bool swiglu) {
+                           Epilogue epilogue, const PlaneTarget* planes) {
   const int64_t group = kAmxTokens * s.plane_pairs;  // words from one token group to the next
   const uint32_t* hi = s.hi.data() + AmxTileWord(s.plane_pairs, t0, 0);
   const uint32_t* lo = two_terms ? s.lo.data() + AmxTileWord(s.plane_pairs, t0, 0) : nullptr;
@@ -150,7 +182,7 @@ R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_te
       }
     }
   }
-  if (last_chunk) return StoreAmxResults<G>(t0, tokens, valid, y, y_stride, bias, swiglu);
+  if (last_chunk) return StoreAmxResults<G>(tokens, valid, y, y_stride, bias, epilogue, planes);
   _tile_stored(0, a0, kAccRow);
   _tile_stored(1, a0 + 16, kAccRow);
   if constexpr (G == 2) {
@@ -159,34 +191,43 @@ R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_te
   }
 }
 
-}  // namespace
-
-void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
-                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool,
-                 const Matrix* up) {
-  thread_local AmxTokens s;
-  const int64_t pairs = w.cols / 2;
-  s.plane_pairs = (pairs + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
+// Sizes s for n tokens of `cols` columns and zeroes what the splits will not write: pairs from
+// `written_pairs` to the tile's 16, and whole rows of the tokens that pad the last tile.
+void PrepareAmxTokens(AmxTokens& s, int64_t cols, int64_t n, bool two_terms,
+                      int64_t written_pairs) {
+  s.plane_pairs = (cols / 2 + kAmxPairs - 1) / kAmxPairs * kAmxPairs;
   s.tokens = (n + kAmxTokens - 1) / kAmxTokens * kAmxTokens;
-  // SplitTokenPlanes writes every real token's pairs up to a multiple of 8; only the rest (pairs
-  // up to the tile's 16, tokens up to a whole tile) is zeroed here, not the whole planes.
   const size_t words = static_cast<size_t>(s.tokens * s.plane_pairs);
   GrowScratch(s.hi, words);
   if (two_terms) GrowScratch(s.lo, words);
-  const int64_t written_pairs = (w.cols + 15) / 16 * 8;
   for (std::vector<uint32_t>* plane : {&s.hi, &s.lo}) {
     if (plane == &s.lo && !two_terms) break;
     for (int64_t t = 0; t < s.tokens; ++t)
       for (int64_t p = t < n ? written_pairs : 0; p < s.plane_pairs; ++p)
         (*plane)[AmxTileWord(s.plane_pairs, t, p)] = 0;
   }
+}
+
+void SplitTokens(AmxTokens& s, const float* x, int64_t x_stride, int64_t n, int64_t cols,
+                 bool two_terms, ThreadPool& pool) {
+  // SplitTokenPlanes writes every real token's pairs up to a multiple of 8.
+  PrepareAmxTokens(s, cols, n, two_terms, (cols + 15) / 16 * 8);
   AmxTokens* sp = &s;  // the workers read the calling thread's copy
-  const int64_t cols = w.cols;
   pool.ParallelFor(n, 8, [&, sp](int64_t t0, int64_t t1, int) {
     for (int64_t t = t0; t < t1; ++t)
       SplitTokenPlanes(x + t * x_stride, cols, two_terms, t, sp->plane_pairs, sp->hi.data(),
                        two_terms ? sp->lo.data() : nullptr);
   });
+}
+
+// The product of w with s's n tokens (x planes): into y, or with `up` SwiGLU's activations into
+// y, or (with `mid`, sized by the caller) into mid's planes, each up panel's epilogue writing the
+// 16 pairs its 32 rows are of the next product's columns.
+void RunAmxPanels(const Matrix& w, const Matrix* up, const AmxTokens& s, bool two_terms,
+                  int64_t n, float* y, int64_t y_stride, const float* bias, AmxTokens* mid,
+                  bool mid_two_terms, ThreadPool& pool) {
+  const int64_t pairs = w.cols / 2;
+  const AmxTokens* sp = &s;
   // Each task repacks a few panels and runs every token group over all of them, so a group's
   // activations are read from L2 once per few panels instead of from L3 once per panel: with one
   // panel per pass, 512 tokens' two planes (3 MiB at 1536 columns) streamed from L3 for every 32
@@ -201,8 +242,8 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
   const int64_t panels = (w.rows + kPanelRows - 1) / kPanelRows;
   constexpr int64_t kPanelsBudget = 512 << 10;  // bytes of repacked panels per task, in L2
   // SwiGLU: each of the gate's panels has the up projection's panel of the same rows beside it
-  // (`matrices` panels per slot), and the up panel's results meet the gate's in y while both are
-  // in L1.
+  // (`matrices` panels per slot), and the up panel's results meet the gate's while both are in
+  // L1: in y, or (mid) in a per-thread block that goes on into mid's planes.
   const int64_t matrices = up ? 2 : 1;
   const int64_t per_task = std::clamp<int64_t>(
       std::min(kPanelsBudget / (matrices * panel_bytes),
@@ -212,6 +253,7 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
   pool.ParallelFor(tasks, 1, [&, sp](int64_t k0, int64_t k1, int) {
     thread_local std::vector<uint8_t> buffer;
     thread_local std::vector<float> sums;
+    alignas(64) float gate_block[2 * kAmxTokens * kPanelRows];
     GrowScratch(buffer, matrices * per_task * panel_bytes);
     if (chunks > 1) GrowScratch(sums, matrices * per_task * sp->tokens * kPanelRows);
     static constexpr uint8_t kRows[8] = {16, 16, 16, 16, 16, 16, 16, 16};
@@ -237,22 +279,57 @@ void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, f
           const int tokens = static_cast<int>(std::min<int64_t>(2 * kAmxTokens, n - t0));
           for (int64_t slot = 0; slot < matrices * count; ++slot) {
             const int64_t i = slot / matrices;
-            const bool swiglu = slot % matrices == 1;
+            const bool is_up = slot % matrices == 1;
             const int64_t r0 = (first + i) * kPanelRows;
             const uint8_t* panel = buffer.data() + slot * panel_bytes;
             float* acc = chunks > 1 ? sums.data() + slot * sp->tokens * kPanelRows : nullptr;
-            const float* b = bias && !swiglu ? bias + r0 : nullptr;
+            const float* b = bias && !is_up ? bias + r0 : nullptr;
+            float* out = y + t0 * y_stride + r0;
+            int64_t out_stride = y_stride;
+            if (mid) {
+              out = gate_block;
+              out_stride = kPanelRows;
+            }
+            const Epilogue epilogue = !is_up ? Epilogue::kStore
+                                      : mid  ? Epilogue::kToPlanes
+                                             : Epilogue::kSwiGlu;
+            PlaneTarget target{};
+            if (mid)
+              target = {mid->hi.data(), mid_two_terms ? mid->lo.data() : nullptr,
+                        mid->plane_pairs, r0 / 2, t0};
             if (tokens > kAmxTokens)
               TileAmx<2>(panel, *sp, two_terms, t0, p0, p1, acc, c == 0, c == chunks - 1, tokens,
-                         valid[i], y + r0, y_stride, b, swiglu);
+                         valid[i], out, out_stride, b, epilogue, &target);
             else
               TileAmx<1>(panel, *sp, two_terms, t0, p0, p1, acc, c == 0, c == chunks - 1, tokens,
-                         valid[i], y + r0, y_stride, b, swiglu);
+                         valid[i], out, out_stride, b, epilogue, &target);
           }
         }
       }
     }
   });
+}
+
+}  // namespace
+
+void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
+                 int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool,
+                 const Matrix* up) {
+  thread_local AmxTokens s;
+  SplitTokens(s, x, x_stride, n, w.cols, two_terms, pool);
+  RunAmxPanels(w, up, s, two_terms, n, y, y_stride, bias, nullptr, false, pool);
+}
+
+void SwiGluDownAmx(const Matrix& gate, const Matrix& up, const Matrix& down, const float* x,
+                   int64_t x_stride, int64_t n, bool two_terms, bool down_two_terms, float* y,
+                   int64_t y_stride, ThreadPool& pool) {
+  thread_local AmxTokens s, mid;
+  SplitTokens(s, x, x_stride, n, gate.cols, two_terms, pool);
+  // Every pair of the hidden activations is written by one up panel's epilogue (rows past the
+  // last panel's valid ones as zeros), so only the padding tokens need zeroing.
+  PrepareAmxTokens(mid, down.cols, n, down_two_terms, (gate.rows + kPanelRows - 1) / kPanelRows * 16);
+  RunAmxPanels(gate, &up, s, two_terms, n, nullptr, 0, nullptr, &mid, down_two_terms, pool);
+  RunAmxPanels(down, nullptr, mid, down_two_terms, n, y, y_stride, nullptr, nullptr, false, pool);
 }
 #pragma GCC diagnostic pop
 #endif

@@ -34,6 +34,14 @@ R1_TARGET_AVX512_BF16 void RepackPanel(const Matrix& w, int64_t r0, int valid, u
 void Bf16GemmAmx(const Matrix& w, const float* x, int64_t x_stride, int64_t n, float* y,
                  int64_t y_stride, const float* bias, bool two_terms, ThreadPool& pool,
                  const Matrix* up = nullptr);
+
+// A SwiGLU MLP on AMX tiles: y = down (SiluMul(gate x, up x)), the hidden activations going from
+// the up panels' epilogues straight into the down projection's BF16 planes (one term, or two with
+// down_two_terms), never through float32 rows. Same results as Bf16GemmAmx with `up` followed by
+// Bf16GemmAmx of down. gate and up of one shape; down.cols == gate.rows; biases none.
+void SwiGluDownAmx(const Matrix& gate, const Matrix& up, const Matrix& down, const float* x,
+                   int64_t x_stride, int64_t n, bool two_terms, bool down_two_terms, float* y,
+                   int64_t y_stride, ThreadPool& pool);
 #endif
 
 }  // namespace r1::bf16_detail

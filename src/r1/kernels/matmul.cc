@@ -1002,6 +1002,19 @@ void MatMulSwiGlu(const Matrix& gate, const Matrix& up, const float* x, int64_t 
                    });
 }
 
+void SwiGluMlp(const Matrix& gate, const Matrix& up, const Matrix& down, const float* x,
+               int64_t x_stride, int64_t n, float* y, int64_t y_stride, ThreadPool& pool) {
+  if (n <= 0) return;
+  if (gate.dtype == up.dtype && gate.rows == up.rows && gate.cols == up.cols &&
+      down.cols == gate.rows && MatMulTakesAmx(gate, n) && MatMulTakesAmx(up, n) &&
+      MatMulTakesAmx(down, n))
+    return SwiGluMlpAmx(gate, up, down, x, x_stride, n, y, y_stride, pool);
+  thread_local std::vector<float> hidden;
+  float* h = GrowScratch(hidden, static_cast<size_t>(n * gate.rows));
+  MatMulSwiGlu(gate, up, x, x_stride, n, h, gate.rows, pool);
+  MatMul(down, h, gate.rows, n, y, y_stride, nullptr, pool);
+}
+
 void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_stride, int64_t n,
                   ThreadPool& pool) {
   static const RowRangeFn row_range = PickRowRange();

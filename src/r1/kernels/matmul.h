@@ -41,6 +41,12 @@ void MatMulShared(std::span<const MatMulJob> jobs, const float* x, int64_t x_str
 void MatMulSwiGlu(const Matrix& gate, const Matrix& up, const float* x, int64_t x_stride,
                   int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool);
 
+// A SwiGLU MLP: y[t] = down (silu(gate x[t]) * (up x[t])), rows `y_stride` apart. Where MatMul
+// would run all three on AMX, in one pass whose hidden activations never leave BF16 tile planes
+// (SwiGluMlpAmx); else MatMulSwiGlu and MatMul. Both give the same y.
+void SwiGluMlp(const Matrix& gate, const Matrix& up, const Matrix& down, const float* x,
+               int64_t x_stride, int64_t n_tokens, float* y, int64_t y_stride, ThreadPool& pool);
+
 // From this many tokens on, MatMul widens panels of weight rows to float32 and runs OpenBLAS's
 // sgemm on them (compute-bound regime); below, a streaming kernel reads each weight once.
 inline constexpr int64_t kGemmMinTokens = 12;

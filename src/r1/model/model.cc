@@ -26,8 +26,6 @@ namespace {
 thread_local std::vector<float> t_buf_a, t_buf_b, t_buf_c;
 // The MLP's gate and up activations, kept between calls: a fresh [tokens, intermediate] vector per
 // layer meant a prefill page-faulted and zeroed tens of MB per layer (7% of its time).
-thread_local std::vector<float> t_mlp_gate;
-
 // Chunks from this many tokens on take the blocked attention path; blocks hold at most
 // kAttendBlockMaxTokens queries so a prefill splits into enough items for every thread.
 constexpr int64_t kAttendBlockMinTokens = 8;
@@ -630,10 +628,7 @@ void Model::Ffn(const LayerWeights& L, const float* x, int64_t n, float* out) co
 }
 
 void Model::Mlp(const MlpWeights& m, const float* x, int64_t n, float* out) const {
-  const int64_t f = m.gate.rows;
-  float* g = Buf(t_mlp_gate, n * f);
-  MatMulSwiGlu(m.gate, m.up, x, m.gate.cols, n, g, f, pool());
-  MatMul(m.down, g, n, out, pool());
+  SwiGluMlp(m.gate, m.up, m.down, x, m.gate.cols, n, out, m.down.rows, pool());
 }
 
 void Model::Moe(const LayerWeights& L, const float* x, int64_t n, float* out) const {
