@@ -21,32 +21,10 @@
 namespace r1 {
 namespace {
 
-struct QMatrix {
-  std::vector<uint8_t> tiles;
-  Matrix m;
-};
+using QMatrix = RandomQuantMatrix;
 
 QMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
-  QMatrix q;
-  q.m.dtype = dtype;
-  q.m.rows = rows;
-  q.m.cols = cols;
-  std::mt19937 rng(seed);
-  std::normal_distribution<float> nd(0.0f, 0.05f);
-  const int64_t blocks = cols / kQuantBlock, rb = PlainRowBytes(dtype, cols);
-  std::vector<uint8_t> codes(rows * rb);
-  std::vector<uint16_t> scales(rows * blocks);
-  std::vector<float> row(cols);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (float& v : row) v = nd(rng);
-    if (dtype == DType::kI8)
-      QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(codes.data()) + r * cols,
-                    scales.data() + r * blocks);
-    else
-      QuantizeRowQ4(row.data(), cols, codes.data() + r * rb, scales.data() + r * blocks);
-  }
-  PackTiles(q.m, codes, scales, q.tiles);
-  return q;
+  return MakeRandomQuantMatrix(dtype, rows, cols, seed);
 }
 
 float RoundBf16(float v) { return Bf16ToF32(F32ToBf16(v)); }

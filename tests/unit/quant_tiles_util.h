@@ -4,9 +4,11 @@
 #pragma once
 
 #include <cstdint>
+#include <random>
 #include <vector>
 
 #include "r1/kernels/matrix.h"
+#include "r1/kernels/quantize_rows.h"
 
 namespace r1 {
 
@@ -24,6 +26,36 @@ inline void PackTiles(Matrix& m, const std::vector<uint8_t>& codes,
     StoreQuantRow(m.dtype, m.cols, r, codes.data() + r * rb, scales.data() + r * blocks,
                   tiles.data());
   m.data = tiles.data();
+}
+
+// A Q8/Q4 matrix of normally distributed weights (standard deviation 0.05), quantized row by row
+// and packed into the tile layout; m.data points into `tiles`.
+struct RandomQuantMatrix {
+  std::vector<uint8_t> tiles;
+  Matrix m;
+};
+inline RandomQuantMatrix MakeRandomQuantMatrix(DType dtype, int64_t rows, int64_t cols,
+                                               uint32_t seed) {
+  RandomQuantMatrix q;
+  q.m.dtype = dtype;
+  q.m.rows = rows;
+  q.m.cols = cols;
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> nd(0.0f, 0.05f);
+  const int64_t blocks = cols / kQuantBlock, rb = PlainRowBytes(dtype, cols);
+  std::vector<uint8_t> codes(rows * rb);
+  std::vector<uint16_t> scales(rows * blocks);
+  std::vector<float> row(cols);
+  for (int64_t r = 0; r < rows; ++r) {
+    for (float& v : row) v = nd(rng);
+    if (dtype == DType::kI8)
+      QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(codes.data()) + r * cols,
+                    scales.data() + r * blocks);
+    else
+      QuantizeRowQ4(row.data(), cols, codes.data() + r * rb, scales.data() + r * blocks);
+  }
+  PackTiles(q.m, codes, scales, q.tiles);
+  return q;
 }
 
 }  // namespace r1

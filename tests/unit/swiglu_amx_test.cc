@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "r1/core/dtype.h"
@@ -32,31 +33,22 @@ struct TestMatrix {
 
 TestMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
   TestMatrix q;
+  if (dtype != DType::kBF16) {
+    RandomQuantMatrix r = MakeRandomQuantMatrix(dtype, rows, cols, seed);
+    q.bytes = std::move(r.tiles);
+    q.m = r.m;
+    q.m.data = q.bytes.data();
+    return q;
+  }
   q.m.dtype = dtype;
   q.m.rows = rows;
   q.m.cols = cols;
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 0.05f);
-  std::vector<float> row(cols);
-  if (dtype == DType::kBF16) {
-    q.bytes.resize(rows * cols * 2);
-    auto* values = reinterpret_cast<uint16_t*>(q.bytes.data());
-    for (int64_t i = 0; i < rows * cols; ++i) values[i] = F32ToBf16(nd(rng));
-    q.m.data = q.bytes.data();
-    return q;
-  }
-  const int64_t blocks = cols / kQuantBlock, rb = PlainRowBytes(dtype, cols);
-  std::vector<uint8_t> codes(rows * rb);
-  std::vector<uint16_t> scales(rows * blocks);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (float& v : row) v = nd(rng);
-    if (dtype == DType::kI8)
-      QuantizeRowQ8(row.data(), cols, reinterpret_cast<int8_t*>(codes.data()) + r * cols,
-                    scales.data() + r * blocks);
-    else
-      QuantizeRowQ4(row.data(), cols, codes.data() + r * rb, scales.data() + r * blocks);
-  }
-  PackTiles(q.m, codes, scales, q.bytes);
+  q.bytes.resize(rows * cols * 2);
+  auto* values = reinterpret_cast<uint16_t*>(q.bytes.data());
+  for (int64_t i = 0; i < rows * cols; ++i) values[i] = F32ToBf16(nd(rng));
+  q.m.data = q.bytes.data();
   return q;
 }
 
