@@ -135,8 +135,8 @@ R1_TARGET_AMX R1_INLINE void StoreAmxResults(int tokens, int valid, float* y, in
 // groups, four C tiles give four independent chains of products, so each product's latency hides
 // behind the other three (one group's two chains left the unit waiting: 2x slower per product).
 // Rows longer than one chunk carry their sums in `acc` ([token][32] floats) from chunk to chunk;
-// the last chunk (or the only one, acc null) stores to y (token t0's row). Tiles: 0-3 C, 4 and 5 A (activations),
-// 6 and 7 B (the halves); all 16 rows x 64 bytes.
+// the last chunk (or the only one, acc null) stores to y (token t0's row). Tiles: 0-3 C, 4 and
+// 5 A (activations), 6 and 7 B (the halves); all 16 rows x 64 bytes.
 template <int G>
 R1_TARGET_AMX void TileAmx(const uint8_t* panel, const AmxTokens& s, bool two_terms, int64_t t0,
                            int64_t p0, int64_t p1, float* acc, bool first_chunk, bool last_chunk,
@@ -271,7 +271,8 @@ void RunAmxPanels(const Matrix& w, const Matrix* up, const AmxTokens& s, bool tw
           uint8_t* panel = buffer.data() + slot * panel_bytes;
           const int64_t real_end = std::min(pairs, p1);
           const int64_t i = slot / matrices;
-          if (p0 < real_end) RepackPanel(m, (first + i) * kPanelRows, valid[i], panel, p0, real_end);
+          if (p0 < real_end)
+            RepackPanel(m, (first + i) * kPanelRows, valid[i], panel, p0, real_end);
           std::fill(panel + std::max<int64_t>(0, real_end - p0) * kPairBytes,
                     panel + (p1 - p0) * kPairBytes, 0);
         }
@@ -327,7 +328,8 @@ void SwiGluDownAmx(const Matrix& gate, const Matrix& up, const Matrix& down, con
   SplitTokens(s, x, x_stride, n, gate.cols, two_terms, pool);
   // Every pair of the hidden activations is written by one up panel's epilogue (rows past the
   // last panel's valid ones as zeros), so only the padding tokens need zeroing.
-  PrepareAmxTokens(mid, down.cols, n, down_two_terms, (gate.rows + kPanelRows - 1) / kPanelRows * 16);
+  const int64_t hidden_panels = (gate.rows + kPanelRows - 1) / kPanelRows;
+  PrepareAmxTokens(mid, down.cols, n, down_two_terms, hidden_panels * kPanelRows / 2);
   RunAmxPanels(gate, &up, s, two_terms, n, nullptr, 0, nullptr, &mid, down_two_terms, pool);
   RunAmxPanels(down, nullptr, mid, down_two_terms, n, y, y_stride, nullptr, nullptr, false, pool);
 }
