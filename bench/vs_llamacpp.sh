@@ -195,8 +195,9 @@ for f in "${RUN[@]}"; do
   drop_cached "$gguf"
   echo "== $f: r1 bench --prompt $PP --gen $TG, $THREADS threads, $REPS reps" >&2
   # shellcheck disable=SC2086  # R1_BENCH_ARGS is a list of flags
+  # --decode-after 1: decode from an empty cache, as llama.cpp's tg128 above (one token, then TG).
   "$R1" bench -m "$r1dir" --json --threads "$THREADS" --reps "$REPS" --prompt "$PP" --gen "$TG" \
-    ${R1_BENCH_ARGS:-} >"$WORK/results/$SHAPE/r1-$f.json"
+    --decode-after 1 ${R1_BENCH_ARGS:-} >"$WORK/results/$SHAPE/r1-$f.json"
 done
 
 [ $PREPARE = 0 ] || { echo "models ready under $WORK/models" >&2; exit 0; }

@@ -30,6 +30,7 @@ namespace {
 struct BenchArgs {
   std::string model;
   int prompt = 512, gen = 128, reps = 2, threads = 0;
+  int decode_after = 0;  // tokens before the timed decode; 0: the prefill's prompt
   std::string batch = "1,8,32";
   // Batched decode is timed over few steps: at batch 32 one step is already a 32-token matmul,
   // so 16 steps measure it as well as 128 would, in an eighth of the time.
@@ -156,8 +157,13 @@ int RunBench(const BenchArgs& a) {
   const auto format_bytes = MatrixBytesByFormat(model->weights());
   const bool quiet = a.json;
 
-  std::vector<int32_t> prompt(a.prompt);
-  for (int i = 0; i < a.prompt; ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % cfg.vocab_size);
+  const int decode_after = a.decode_after > 0 ? a.decode_after : a.prompt;
+  std::vector<int32_t> tokens(std::max(a.prompt, decode_after));
+  for (size_t i = 0; i < tokens.size(); ++i)
+    tokens[i] = static_cast<int32_t>((i * 7919 + 13) % cfg.vocab_size);
+  const std::vector<int32_t> prompt(tokens.begin(), tokens.begin() + a.prompt);
+  // What the decode (plain and speculative) continues: the prefill's prompt, or --decode-after's.
+  const std::vector<int32_t> decode_prompt(tokens.begin(), tokens.begin() + decode_after);
 
   // Empty: the speculative decode runs after the plain one; else why it does not.
   const std::string spec_skipped =
@@ -199,6 +205,11 @@ int RunBench(const BenchArgs& a) {
     auto t0 = Clock::now();
     model->Step(cache, {&c, 1}, {}, out);
     best_prefill = std::min(best_prefill, Seconds(t0));
+    if (decode_after != a.prompt) {
+      cache.RemoveSequence(slot);
+      c = {cache.AddSequence(), decode_prompt};
+      model->Step(cache, {&c, 1}, {}, out);
+    }
     progress.Update(++done, "decode");
     int32_t tok = 0;
     plain_tokens.clear();
@@ -206,7 +217,7 @@ int RunBench(const BenchArgs& a) {
     for (int i = 0; i < a.gen; ++i) {
       tok = Argmax(out.logits.data(), cfg.vocab_size);
       plain_tokens.push_back(tok);
-      SeqChunk d{slot, std::span<const int32_t>(&tok, 1)};
+      SeqChunk d{c.slot, std::span<const int32_t>(&tok, 1)};
       model->Step(cache, {&d, 1}, {}, out);
     }
     best_decode = std::min(best_decode, Seconds(t0));
@@ -218,7 +229,7 @@ int RunBench(const BenchArgs& a) {
     auto rep_done = [&](int r) {
       progress.Update(++done, r + 1 < a.reps ? "speculative decode" : BatchLabel(batches[0]));
     };
-    sb = TimeSpeculativeDecode(*model, prompt, a.gen, a.reps, rep_done);
+    sb = TimeSpeculativeDecode(*model, decode_prompt, a.gen, a.reps, rep_done);
   }
   std::vector<double> best_batch(nb);
   for (int k = 0; k < nb; ++k) {
@@ -300,6 +311,7 @@ int RunBench(const BenchArgs& a) {
   j["reps"] = a.reps;
   j["prompt_tokens"] = a.prompt;
   j["generated_tokens"] = a.gen;
+  j["decode_after_tokens"] = decode_after;
   j["prefill_tokens_per_s"] = prefill_tps;
   j["decode_tokens_per_s"] = decode_tps;
   j["batch_prompt_tokens"] = a.batch_prompt;
@@ -358,8 +370,8 @@ int RunBench(const BenchArgs& a) {
               : quantized ? ", weights and activations rounded to BF16"
               : Bf16RoundedActivations() ? ", activations rounded to BF16"
                                          : "");
-  std::printf("%-17s%d tokens: %.2f tok/s; roofline %.2f tok/s -> ratio %.2f\n", "decode", a.gen,
-              decode_tps, roofline_tps, decode_tps / roofline_tps);
+  std::printf("%-17s%d tokens after %d: %.2f tok/s; roofline %.2f tok/s -> ratio %.2f\n",
+              "decode", a.gen, decode_after, decode_tps, roofline_tps, decode_tps / roofline_tps);
   if (spec) {
     std::printf("%-17s%d tokens: %.2f tok/s = x%.2f plain decode; %lld/%lld drafts accepted "
                 "(%.1f%%), %.2f tokens per main step; %s\n",
@@ -396,6 +408,10 @@ void AddBench(CLI::App& app, Action& action) {
   cmd->add_option("-m,--model", a->model, "Model folder")->required();
   cmd->add_option("--prompt", a->prompt, "Prompt tokens for prefill")->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--gen", a->gen, "Tokens to decode")->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--decode-after", a->decode_after,
+                  "Tokens in the cache before the timed decode (default: the --prompt ones; 1 "
+                  "times it from an empty cache, as llama-bench's tg128 does)")
+      ->check(CLI::Range(1, 1 << 20));
   cmd->add_option("--batch", a->batch,
                   "Batch sizes for batched decode, comma-separated (B sequences decoding together, "
                   "one token each per step)")

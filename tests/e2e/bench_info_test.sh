@@ -41,6 +41,16 @@ if run_ok "bench --json" "$TMP/bench.json" "$R1" bench -m "$D" --json "${TINY[@]
     "bench: threads, prompt_tokens and generated_tokens echo the flags"
 fi
 
+echo "== r1 bench --decode-after"
+if run_ok "bench --decode-after 3" "$TMP/bench_after.json" "$R1" bench -m "$D" --json "${TINY[@]}" \
+    --batch 1 --decode-after 3; then
+  check_json "$TMP/bench_after.json" "j.get('decode_after_tokens') == 3 and j.get('prompt_tokens') == 16" \
+    "bench: decode_after_tokens echoes --decode-after, the prefill keeps --prompt"
+  check_json "$TMP/bench_after.json" "j.get('speculative_matches_plain') is True" \
+    "bench: the speculative decode continues the same 3-token prompt as the plain one"
+fi
+check_json "$TMP/bench.json" "j.get('decode_after_tokens') == 16" "bench: decode continues the prefill's prompt by default"
+
 echo "== r1 bench text output and --batch"
 if run_ok "bench (text) --batch 2,3" "$TMP/bench.txt" "$R1" bench -m "$D" "${TINY[@]}" --batch 2,3; then
   for label in "read bandwidth" "FP32 FMA peak" "BF16 dot peak" "INT8 dot peak" "prefill" "decode"; do
