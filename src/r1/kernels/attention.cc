@@ -273,8 +273,7 @@ void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float
   if (rows <= 0) return;
   const int64_t keys = *std::max_element(limit, limit + rows);
   Attend(q, rows, keys, k, v, kv_stride, dim, dv, out, [&](int64_t r, float* s) {
-    for (int64_t t = 0; t < limit[r]; ++t) s[t] *= scale;
-    Softmax(s, limit[r]);
+    Softmax(s, limit[r], scale);
     // Masked positions weigh nothing in the product with V.
     std::fill(s + limit[r], s + keys, 0.0f);
   });
@@ -285,8 +284,7 @@ void AttendPart(const float* q, int64_t rows, int64_t keys, const float* k, cons
                 float* row_max, float* row_sum) {
   if (rows <= 0 || keys <= 0) return;
   Attend(q, rows, keys, k, v, kv_stride, dim, dv, out, [&](int64_t r, float* s) {
-    for (int64_t t = 0; t < keys; ++t) s[t] *= scale;
-    row_sum[r] = SoftmaxUnnormalized(s, keys, &row_max[r]);
+    row_sum[r] = SoftmaxUnnormalized(s, keys, &row_max[r], scale);
   });
 }
 

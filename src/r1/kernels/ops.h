@@ -11,11 +11,12 @@ void RmsNorm(const float* x, const float* w, int64_t n, float eps, float* y);
 // Applies RmsNorm to `rows` rows of width n, `stride` floats apart.
 void RmsNormRows(float* x, int64_t rows, int64_t stride, const float* w, int64_t n, float eps);
 
-// In-place softmax over n values (max-subtracted, float32).
-void Softmax(float* x, int64_t n);
-// x[i] = exp(x[i] - max) without the division: returns the sum, stores the max in *max_out.
-// Softmax is this followed by x[i] *= 1 / sum.
-float SoftmaxUnnormalized(float* x, int64_t n, float* max_out);
+// In-place softmax of scale * x over n values (max-subtracted, float32).
+void Softmax(float* x, int64_t n, float scale = 1.0f);
+// x[i] = exp(scale * x[i] - max) without the division, max = the largest scale * x[i] (NaNs
+// skipped there, kept in x): returns the sum, stores the max in *max_out. Softmax is this
+// followed by x[i] *= 1 / sum.
+float SoftmaxUnnormalized(float* x, int64_t n, float* max_out, float scale = 1.0f);
 
 // a[i] = silu(a[i]) * b[i]
 void SiluMul(float* a, const float* b, int64_t n);
