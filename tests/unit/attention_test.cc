@@ -16,8 +16,10 @@ namespace {
 TEST(AttendBlock, MatchesPerQueryReference) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  for (int64_t dim : {1, 7, 64, 80}) {
-    for (int64_t rows : {1, 5, 13, 16, 17, 40}) {  // up to 16: the few-rows kernels
+  // Values of 197 floats: three whole 64-float blocks of the few-row kernel and a ragged one.
+  for (int64_t dim : {1, 7, 64, 80, 200}) {
+    // Up to 16: the few-rows kernels, in blocks of 4 rows and a rest of 1, 2 or 3.
+    for (int64_t rows : {1, 3, 5, 6, 7, 13, 16, 17, 40}) {
       const int64_t dv = std::max<int64_t>(1, dim - 3), stride = dim + dv + 2, keys = 37;
       std::vector<float> q(rows * dim), cache(keys * stride), out(rows * dv, -1.0f);
       for (float& x : q) x = nd(rng);
