@@ -22,6 +22,7 @@ namespace {
 // rope key (dim) of which the first dv floats are the values.
 struct Shape {
   int64_t group, kv_heads, dim, dv, row_width;
+  int64_t value_offset;  // floats from a head's key to its value in a row
 };
 
 void RunDecodeAttention(benchmark::State& state, const Shape& sh) {
@@ -48,7 +49,7 @@ void RunDecodeAttention(benchmark::State& state, const Shape& sh) {
         const int64_t t0 = T * part / kParts, t1 = T * (part + 1) / kParts;
         for (int64_t g = 0; g < sh.kv_heads; ++g) {
           const float* key = rows0 + t0 * sh.row_width + g * sh.dim;
-          const float* value = sh.kv_heads == 1 ? key : key + sh.kv_heads * sh.dim;
+          const float* value = key + sh.value_offset;
           const int64_t r = part * H + g * sh.group;
           r1::AttendPart(q.data() + g * sh.group * sh.dim, sh.group, t1 - t0, key, value,
                          sh.row_width, sh.dim, sh.dv, scale, part_out.data() + r * sh.dv,
@@ -70,7 +71,7 @@ void RunDecodeAttention(benchmark::State& state, const Shape& sh) {
 // R1-Distill-Qwen-1.5B: 12 query heads over 2 KV heads of 128; a cache row holds both heads'
 // keys, then both heads' values.
 void BM_GqaDecodeAttention(benchmark::State& state) {
-  RunDecodeAttention(state, {6, 2, 128, 128, 512});
+  RunDecodeAttention(state, {6, 2, 128, 128, 512, 256});
 }
 // Second argument 1: one layer's cache, resident in L2 at 512 positions (the kernels' own rate).
 BENCHMARK(BM_GqaDecodeAttention)
@@ -80,9 +81,16 @@ BENCHMARK(BM_GqaDecodeAttention)
     ->Args({8000, 0})
     ->UseRealTime();
 
+// The same heads with each KV head's rows (its key, then its value) contiguous: one KV head's
+// cache alone, as a head-major cache layout would read it (r1's rows hold every head).
+void BM_GqaDecodeAttentionOneHead(benchmark::State& state) {
+  RunDecodeAttention(state, {6, 1, 128, 128, 256, 128});
+}
+BENCHMARK(BM_GqaDecodeAttentionOneHead)->Args({512, 1})->Args({3000, 0})->UseRealTime();
+
 // DeepSeek-V2-Lite's absorbed MLA: 16 heads over one 576-float row (512 latent + 64 rope key).
 void BM_MlaDecodeAttention(benchmark::State& state) {
-  RunDecodeAttention(state, {16, 1, 576, 512, 576});
+  RunDecodeAttention(state, {16, 1, 576, 512, 576, 0});
 }
 BENCHMARK(BM_MlaDecodeAttention)->Args({512, 1})->Args({512, 0})->Args({3000, 0})->UseRealTime();
 
