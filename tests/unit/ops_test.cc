@@ -106,6 +106,46 @@ TEST(OpsTest, SoftmaxHandlesLargeAndNegativeInfinity) {
   EXPECT_EQ(one[0], 1.0f);
 }
 
+// The attention's scale is folded into the softmax's passes: the same as scaling first (up to
+// the rounding of the product), and the unnormalized form returns the scaled max and the sum. A NaN score makes its own weight NaN (and
+// so the row's sum) without being taken as the max.
+TEST(OpsTest, SoftmaxScaleIsFoldedIn) {
+  std::mt19937 rng(5);
+  for (int64_t n : kLengths) {
+    for (float scale : {0.088f, 1.0f, 3.0f}) {
+      const std::vector<float> x = RandomVector(n, rng, -40.0f, 40.0f);
+      std::vector<float> folded = x, scaled = x;
+      for (float& v : scaled) v *= scale;
+      Softmax(folded.data(), n, scale);
+      Softmax(scaled.data(), n);
+      // scale * x[i] - max may be one fused multiply-add, so the exponent can differ by half an
+      // ulp of scale * x[i], a relative error of up to 6e-8 x |scale * x[i]| in the weight.
+      for (int64_t i = 0; i < n; ++i) {
+        const float tol = (2e-6f + 1.2e-7f * std::fabs(scale * x[i])) * scaled[i] + 1e-30f;
+        ASSERT_NEAR(folded[i], scaled[i], tol) << "n=" << n << " i=" << i;
+      }
+      std::vector<float> raw = x;
+      float m = 0;
+      const float sum = SoftmaxUnnormalized(raw.data(), n, &m, scale);
+      EXPECT_EQ(m, scale * *std::max_element(x.begin(), x.end())) << "n=" << n;
+      double want = 0;
+      for (int64_t i = 0; i < n; ++i) want += std::exp(static_cast<double>(scale * x[i]) - m);
+      EXPECT_NEAR(sum, want, 1e-5 * want) << "n=" << n;
+    }
+  }
+  for (int64_t at : {0, 5, 16, 20}) {
+    std::vector<float> x(21, 0.5f);
+    x[3] = 2.0f;
+    x[at] = NAN;
+    float m = 0;
+    const float sum = SoftmaxUnnormalized(x.data(), 21, &m, 2.0f);
+    EXPECT_EQ(m, 4.0f) << "NaN at " << at;
+    EXPECT_TRUE(std::isnan(x[at])) << "NaN at " << at;
+    EXPECT_TRUE(std::isnan(sum)) << "NaN at " << at;
+    EXPECT_FALSE(std::isnan(x[at == 5 ? 6 : 5])) << "NaN at " << at;
+  }
+}
+
 TEST(OpsTest, SiluMulMatchesDouble) {
   std::mt19937 rng(4);
   for (int64_t n : kLengths) {

@@ -173,9 +173,11 @@ R1_TARGET_AVX512 float SoftmaxUnnormalizedAvx512(float* x, int64_t n, float scal
   for (int64_t i = 0; i < n; i += 16) {
     const __mmask16 k = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
     const __m512 d = _mm512_sub_ps(_mm512_mul_ps(sv, _mm512_maskz_loadu_ps(k, x + i)), mb);
-    // Below -87.3 the result is 0, as ExpVec's; NaNs fail the comparison and stay NaN.
+    // Below -87.3 the result is 0, as ExpVec's. ExpNoOverflow's clamp turns a NaN into -87.3,
+    // so NaNs are put back: a NaN score must make the row's sum NaN, as the portable loop does.
     const __mmask16 kept = _mm512_mask_cmp_ps_mask(k, d, low, _CMP_NLT_UQ);
-    const __m512 e = _mm512_maskz_mov_ps(kept, ExpNoOverflow(d));
+    __m512 e = _mm512_maskz_mov_ps(kept, ExpNoOverflow(d));
+    e = _mm512_mask_mov_ps(e, _mm512_mask_cmp_ps_mask(k, d, d, _CMP_UNORD_Q), d);
     _mm512_mask_storeu_ps(x + i, k, e);
     acc = _mm512_add_ps(acc, e);
   }
