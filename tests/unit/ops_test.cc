@@ -107,8 +107,8 @@ TEST(OpsTest, SoftmaxHandlesLargeAndNegativeInfinity) {
 }
 
 // The attention's scale is folded into the softmax's passes: the same as scaling first (up to
-// the rounding of the product), and the unnormalized form returns the scaled max and the sum. A NaN score makes its own weight NaN (and
-// so the row's sum) without being taken as the max.
+// the rounding of the product), and the unnormalized form returns the scaled max and the sum.
+// A NaN score makes its own weight NaN (and so the row's sum) without being taken as the max.
 TEST(OpsTest, SoftmaxScaleIsFoldedIn) {
   std::mt19937 rng(5);
   for (int64_t n : kLengths) {
