@@ -30,12 +30,7 @@ QMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
 float RoundBf16(float v) { return Bf16ToF32(F32ToBf16(v)); }
 
 std::vector<float> Activations(int64_t n, int64_t cols) {
-  std::mt19937 rng(static_cast<uint32_t>(n * 7 + cols));
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> x(n * cols);
-  for (float& v : x) v = nd(rng);
-  x[5] = 30.0f;  // an outlier, as hidden states have
-  return x;
+  return RandomActivations(n, cols, 7, 5);
 }
 
 // y = sum_c bf16(W[r][c]) * bf16(x[t][c]) in double, with its sum of magnitudes for the bound.

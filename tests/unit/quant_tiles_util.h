@@ -28,6 +28,18 @@ inline void PackTiles(Matrix& m, const std::vector<uint8_t>& codes,
   m.data = tiles.data();
 }
 
+// n tokens of `cols` standard-normal activations (seeded by n * seed_scale + cols) with one
+// outlier of 30 at index `outlier`, as hidden states have.
+inline std::vector<float> RandomActivations(int64_t n, int64_t cols, uint32_t seed_scale,
+                                            int64_t outlier) {
+  std::mt19937 rng(static_cast<uint32_t>(n * seed_scale + cols));
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  std::vector<float> x(n * cols);
+  for (float& v : x) v = nd(rng);
+  x[outlier] = 30.0f;
+  return x;
+}
+
 // A Q8/Q4 matrix of normally distributed weights (standard deviation 0.05), quantized row by row
 // and packed into the tile layout; m.data points into `tiles`.
 struct RandomQuantMatrix {

@@ -53,12 +53,7 @@ TestMatrix Make(DType dtype, int64_t rows, int64_t cols, uint32_t seed) {
 }
 
 std::vector<float> Activations(int64_t n, int64_t cols) {
-  std::mt19937 rng(static_cast<uint32_t>(n * 13 + cols));
-  std::normal_distribution<float> nd(0.0f, 1.0f);
-  std::vector<float> x(n * cols);
-  for (float& v : x) v = nd(rng);
-  x[3] = 30.0f;  // an outlier, as hidden states have
-  return x;
+  return RandomActivations(n, cols, 13, 3);
 }
 
 // MatMulSwiGlu into rows further apart than the matrix (gaps untouched) against MatMul, MatMul
