@@ -4,6 +4,8 @@
 // consecutive decodes come from different threads and tg at 2 threads drops by a quarter.
 // usage (run from a dir whose node_modules has node-llama-cpp; bench/vs_llamacpp.sh does):
 //   node llamacpp_bench.mjs MODEL.gguf [threads=2,1] [ppReps=3] [tgReps=2] [pp=512] [tg=128]
+//                           [depth=0]
+// depth > 0 times tg after that many tokens in the cache (llama-bench's `-d`), untimed.
 // Prints one JSON object per (threads) plus a header with backend info.
 import {createRequire} from "node:module";
 import path from "node:path";
@@ -14,10 +16,10 @@ const nlcPath = require.resolve("node-llama-cpp");
 const {getLlama, LlamaLogLevel} = await import(nlcPath);
 
 const [, , modelPath, threadsArg = "2,1", ppRepsArg = "3", tgRepsArg = "2", ppArg = "512",
-    tgArg = "128"] = process.argv;
+    tgArg = "128", depthArg = "0"] = process.argv;
 const threadList = threadsArg.split(",").map(Number);
 const ppReps = Number(ppRepsArg), tgReps = Number(tgRepsArg);
-const PP = Number(ppArg), TG = Number(tgArg);
+const PP = Number(ppArg), TG = Number(tgArg), DEPTH = Number(depthArg);
 
 const logs = [];
 const llama = await getLlama({
@@ -56,9 +58,10 @@ const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed
 // Ids below the vocabulary size (the DeepSeek-V2-Lite GGUF has 102400; llama.cpp rejects others).
 const vocab = Math.min(150000, Number(model.fileInfo?.metadata?.[model.fileInfo?.metadata?.general?.architecture]?.vocab_size ?? 150000));
 const promptTokens = Array.from({length: PP}, () => rnd() % vocab);
+const depthTokens = Array.from({length: DEPTH}, () => rnd() % vocab);
 
 for (const t of threadList) {
-    const context = await model.createContext({contextSize: Math.max(1024, PP + TG + 16), batchSize: PP, sequences: 1,
+    const context = await model.createContext({contextSize: Math.max(1024, PP + TG + 16, DEPTH + TG + 16), batchSize: PP, sequences: 1,
         threads: {ideal: t, min: t}, performanceTracking: true});
     const seq = context.getSequence();
 
@@ -72,11 +75,13 @@ for (const t of threadList) {
         if (r > 0) ppTimes.push(dt); // first run = warm-up
     }
 
-    // token generation: 128 single-token decodes from an empty KV cache, greedy
+    // token generation: 128 single-token decodes from an empty KV cache (or after DEPTH tokens,
+    // evaluated before the clock starts; not for the short warm-up), greedy
     const tgTimes = [];
     let lastTokens = [];
     for (let r = 0; r < tgReps + 1; r++) {
         await seq.clearHistory();
+        if (DEPTH > 0 && r > 0) await seq.evaluateWithoutGeneratingNewTokens(depthTokens);
         const n = r === 0 ? Math.min(16, TG) : TG; // first run = short warm-up
         const t0 = nowS();
         let count = 0;
@@ -94,7 +99,7 @@ for (const t of threadList) {
 
     console.log(JSON.stringify({
         threads: t, currentThreads: context.currentThreads, flashAttention: context.flashAttention,
-        batchSize: context.batchSize, contextSize: context.contextSize,
+        batchSize: context.batchSize, contextSize: context.contextSize, depth: DEPTH,
         pp512_tok_s_median: PP / median(ppTimes), pp512_tok_s_best: PP / Math.min(...ppTimes),
         pp512_s: ppTimes,
         tg128_tok_s_median: TG / median(tgTimes), tg128_tok_s_best: TG / Math.min(...tgTimes),

@@ -16,8 +16,11 @@
 #
 # usage: bash bench/vs_llamacpp.sh [--r1 build/r1] [--threads N] [--reps 2] [--pp 512] [--tg 128]
 #                                  [--work build/llamacpp] [--shape qwen-1.5b|v2-lite]
-#                                  [--prepare] [--llama-skip-variant NAME|none] [FORMAT ...]
-#                                  FORMAT: bf16 q8 q4
+#                                  [--depth N] [--prepare] [--llama-skip-variant NAME|none]
+#                                  [FORMAT ...]        FORMAT: bf16 q8 q4
+# --depth N times the decode after N tokens in the cache (llama-bench's -d; r1 bench
+# --decode-after N+1, as llama.cpp then evaluates one more token before generating), where
+# attention reads the cache: a long reasoning trace. Default 0, an empty cache.
 # --prepare writes the models and stops (time them later, on a quiet machine).
 # --llama-skip-variant hides one of llama.cpp's CPU builds (libggml-cpu-NAME.so) for the run, so
 # that it loads the next best one. Default: sapphirerapids for v2-lite, whose AMX buffers abort on
@@ -33,6 +36,7 @@ THREADS=$(nproc)
 REPS=2
 PP=512
 TG=128
+DEPTH=0
 WORK=build/llamacpp
 SHAPE=qwen-1.5b
 PREPARE=0
@@ -45,16 +49,20 @@ while [ $# -gt 0 ]; do
     --reps) REPS=$2; shift 2 ;;
     --pp) PP=$2; shift 2 ;;
     --tg) TG=$2; shift 2 ;;
+    --depth) DEPTH=$2; shift 2 ;;
     --work) WORK=$2; shift 2 ;;
     --shape) SHAPE=$2; shift 2 ;;
     --prepare) PREPARE=1; shift ;;
     --llama-skip-variant) SKIP_VARIANT=$2; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "vs_llamacpp.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     *) FORMATS+=("$1"); shift ;;
   esac
 done
 [ ${#FORMATS[@]} -gt 0 ] || FORMATS=(bf16)
+[[ $DEPTH =~ ^[0-9]+$ ]] || { echo "vs_llamacpp.sh: --depth wants a token count, not '$DEPTH'" >&2; exit 2; }
+# Results of runs at a depth sit beside the empty-cache ones instead of replacing them.
+TAG=; [ "$DEPTH" = 0 ] || TAG=-d$DEPTH
 case $SHAPE in
   qwen-1.5b) PRESET=r1-distill-qwen-1.5b; WRITER=make_gguf_qwen2.py; PREFIX=r1dq1.5b; R1PREFIX=r1
     : "${SKIP_VARIANT:=none}" ;;
@@ -186,33 +194,36 @@ for f in "${RUN[@]}"; do
 
   [ $PREPARE = 0 ] || continue
   drop_cached "$r1dir"
-  echo "== $f: llama.cpp pp$PP / tg$TG, $THREADS threads, $REPS reps" >&2
+  echo "== $f: llama.cpp pp$PP / tg$TG (depth $DEPTH), $THREADS threads, $REPS reps" >&2
   (cd "$WORK" && UV_THREADPOOL_SIZE=1 node "$ROOT/bench/llamacpp_bench.mjs" "$gguf" "$THREADS" \
-    "$REPS" "$REPS" "$PP" "$TG") >"$WORK/results/$SHAPE/llama-$f.out"
-  grep '^{"threads"' "$WORK/results/$SHAPE/llama-$f.out" | tail -1 >"$WORK/results/$SHAPE/llama-$f.json"
-  [ -s "$WORK/results/$SHAPE/llama-$f.json" ] || { echo "no llama.cpp result in $WORK/results/$SHAPE/llama-$f.out" >&2; exit 1; }
+    "$REPS" "$REPS" "$PP" "$TG" "$DEPTH") >"$WORK/results/$SHAPE/llama-$f$TAG.out"
+  grep '^{"threads"' "$WORK/results/$SHAPE/llama-$f$TAG.out" | tail -1 \
+    >"$WORK/results/$SHAPE/llama-$f$TAG.json"
+  [ -s "$WORK/results/$SHAPE/llama-$f$TAG.json" ] ||
+    { echo "no llama.cpp result in $WORK/results/$SHAPE/llama-$f$TAG.out" >&2; exit 1; }
 
   drop_cached "$gguf"
-  echo "== $f: r1 bench --prompt $PP --gen $TG, $THREADS threads, $REPS reps" >&2
+  echo "== $f: r1 bench --prompt $PP --gen $TG --decode-after $((DEPTH + 1)), $THREADS threads, $REPS reps" >&2
   # shellcheck disable=SC2086  # R1_BENCH_ARGS is a list of flags
-  # --decode-after 1: decode from an empty cache, as llama.cpp's tg128 above (one token, then TG).
+  # --decode-after DEPTH+1: llama.cpp's tg above evaluates DEPTH tokens, then one, then TG.
   "$R1" bench -m "$r1dir" --json --threads "$THREADS" --reps "$REPS" --prompt "$PP" --gen "$TG" \
-    --decode-after 1 ${R1_BENCH_ARGS:-} >"$WORK/results/$SHAPE/r1-$f.json"
+    --decode-after $((DEPTH + 1)) ${R1_BENCH_ARGS:-} >"$WORK/results/$SHAPE/r1-$f$TAG.json"
 done
 
 [ $PREPARE = 0 ] || { echo "models ready under $WORK/models" >&2; exit 0; }
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
-python3 - "$WORK/results/$SHAPE" "$WORK/models" "$PP" "$TG" "$load_before" "$load_after" "$PREFIX" "${RUN[@]}" <<'PY'
+python3 - "$WORK/results/$SHAPE" "$WORK/models" "$PP" "$TG" "$load_before" "$load_after" "$PREFIX" \
+  "$DEPTH" "$TAG" "${RUN[@]}" <<'PY'
 import json, os, re, sys
-res, models, pp, tg, load0, load1, prefix = sys.argv[1:8]
-formats = sys.argv[8:]
+res, models, pp, tg, load0, load1, prefix, depth, tag = sys.argv[1:10]
+formats = sys.argv[10:]
 rows = []
 variants = set()
 for f in formats:
-    with open(os.path.join(res, f"llama-{f}.out")) as out:
+    with open(os.path.join(res, f"llama-{f}{tag}.out")) as out:
         variants.update(re.findall(r"libggml-cpu-(\w+)\.so", out.read()))
-    r1 = json.load(open(os.path.join(res, f"r1-{f}.json")))
-    ll = json.load(open(os.path.join(res, f"llama-{f}.json")))
+    r1 = json.load(open(os.path.join(res, f"r1-{f}{tag}.json")))
+    ll = json.load(open(os.path.join(res, f"llama-{f}{tag}.json")))
     # Best of the reps on both sides, as r1 bench reports.
     lpp, ltg = ll["pp512_tok_s_best"], ll["tg128_tok_s_best"]
     # The Qwen GGUF ties its head to the embedding, so every tensor byte is read per token; the
@@ -225,8 +236,10 @@ for f in formats:
                  r1["decode_tokens_per_s"], ltg, r1["decode_tokens_per_s"] / ltg,
                  r1["decode_roofline_ratio"], l_roof])
     first = r1
-head = ["format", "r1 prefill tok/s", f"llama.cpp pp{pp}", "ratio", "r1 decode tok/s",
-        f"llama.cpp tg{tg}", "ratio", "r1 decode_roofline_ratio", "llama.cpp roofline ratio"]
+at = f" @ d{depth}" if depth != "0" else ""
+# At a depth the roofline ratios still count weight bytes only (the cache's reads come on top).
+head = ["format", "r1 prefill tok/s", f"llama.cpp pp{pp}", "ratio", f"r1 decode tok/s{at}",
+        f"llama.cpp tg{tg}{at}", "ratio", "r1 decode_roofline_ratio", "llama.cpp roofline ratio"]
 print(f"\n{first['cpu']}, {first['threads']} threads; same run: read bandwidth "
       f"{first['bandwidth_gb_s']:.1f} GB/s, FP32 peak {first['peak_gflops']:.0f} GFLOP/s "
       f"(figures of the first format's r1 bench); load average {load0} before, {load1} after; "
