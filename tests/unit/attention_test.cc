@@ -16,8 +16,12 @@ namespace {
 TEST(AttendBlock, MatchesPerQueryReference) {
   std::mt19937 rng(3);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  // Values of 197 floats: three whole 64-float blocks of the few-row kernel and a ragged one.
-  for (int64_t dim : {1, 7, 64, 80, 200}) {
+  // Values of 197 floats: three whole 64-float blocks of the few-row kernel and a ragged one;
+  // 256 floats and more as MLA's latent rows (AttendPart takes those through the rows-in-lanes
+  // kernels, checked below).
+  for (int64_t dim : {1, 7, 64, 80, 200, 256, 300, 579}) {
+    // Float32 sums of `dim` products of unit normals drift with the length of the sum.
+    const double tolerance = 1e-5 * std::max(1.0, dim / 128.0);
     // Up to 16: the few-rows kernels, in blocks of 4 rows and a rest of 1, 2 or 3.
     for (int64_t rows : {1, 3, 5, 6, 7, 13, 16, 17, 40}) {
       const int64_t dv = std::max<int64_t>(1, dim - 3), stride = dim + dv + 2, keys = 37;
@@ -43,7 +47,8 @@ TEST(AttendBlock, MatchesPerQueryReference) {
         for (int64_t c = 0; c < dv; ++c) {
           double o = 0;
           for (int64_t t = 0; t < limit[r]; ++t) o += w[t] / sum * v[t * stride + c];
-          ASSERT_NEAR(out[r * dv + c], o, 1e-5) << "dim " << dim << " row " << r << " col " << c;
+          ASSERT_NEAR(out[r * dv + c], o, tolerance)
+              << "dim " << dim << " row " << r << " col " << c;
         }
       }
     }
@@ -56,19 +61,35 @@ TEST(AttendBlock, MatchesPerQueryReference) {
 TEST(AttendBlock, ARowsOutputDoesNotDependOnItsNeighbours) {
   std::mt19937 rng(4);
   std::normal_distribution<float> nd(0.0f, 1.0f);
-  const int64_t dim = 72, dv = 40, stride = 120, keys = 29, rows = 16;
-  std::vector<float> q(rows * dim), cache(keys * stride), all(rows * dv), one(dv);
-  for (float& x : q) x = nd(rng);
-  for (float& x : cache) x = nd(rng);
-  const std::vector<int64_t> limit(rows, keys);
-  for (int64_t n : {16, 7, 4, 1}) {
-    AttendBlock(q.data(), n, limit.data(), cache.data(), cache.data() + dim, stride, dim, dv, 0.2f,
-                all.data());
-    for (int64_t r = 0; r < n; ++r) {
-      AttendBlock(q.data() + r * dim, 1, limit.data(), cache.data(), cache.data() + dim, stride,
-                  dim, dv, 0.2f, one.data());
-      for (int64_t c = 0; c < dv; ++c)
-        ASSERT_EQ(all[r * dv + c], one[c]) << n << " rows, row " << r;
+  // Short rows and long ones (AttendPart: rows in lanes, from 256 floats).
+  for (const auto& [dim, dv] : {std::pair<int64_t, int64_t>{72, 40}, {300, 263}}) {
+    const int64_t stride = dim + dv + 8, keys = 29, rows = 16;
+    std::vector<float> q(rows * dim), cache(keys * stride), all(rows * dv), one(dv);
+    for (float& x : q) x = nd(rng);
+    for (float& x : cache) x = nd(rng);
+    // Rows of different lengths: a row's keys past its limit weigh exactly nothing.
+    std::vector<int64_t> limit(rows, keys);
+    limit[1] = 3;
+    for (int64_t n : {16, 7, 4, 1}) {
+      AttendBlock(q.data(), n, limit.data(), cache.data(), cache.data() + dim, stride, dim, dv,
+                  0.2f, all.data());
+      for (int64_t r = 0; r < n; ++r) {
+        AttendBlock(q.data() + r * dim, 1, limit.data() + r, cache.data(), cache.data() + dim,
+                    stride, dim, dv, 0.2f, one.data());
+        for (int64_t c = 0; c < dv; ++c)
+          ASSERT_EQ(all[r * dv + c], one[c]) << "dim " << dim << ", " << n << " rows, row " << r;
+      }
+      std::vector<float> maxes(n), sums(n), max1(1), sum1(1);
+      AttendPart(q.data(), n, keys, cache.data(), cache.data() + dim, stride, dim, dv, 0.2f,
+                 all.data(), maxes.data(), sums.data());
+      for (int64_t r = 0; r < n; ++r) {
+        AttendPart(q.data() + r * dim, 1, keys, cache.data(), cache.data() + dim, stride, dim, dv,
+                   0.2f, one.data(), max1.data(), sum1.data());
+        ASSERT_EQ(maxes[r], max1[0]) << "part, dim " << dim << ", " << n << " rows, row " << r;
+        ASSERT_EQ(sums[r], sum1[0]) << "part, dim " << dim << ", " << n << " rows, row " << r;
+        for (int64_t c = 0; c < dv; ++c)
+          ASSERT_EQ(all[r * dv + c], one[c]) << "part, dim " << dim << ", " << n << " rows";
+      }
     }
   }
 }
@@ -79,39 +100,44 @@ TEST(AttendBlock, ARowsOutputDoesNotDependOnItsNeighbours) {
 TEST(AttendPart, PartsMergeToTheWholeSoftmax) {
   std::mt19937 rng(5);
   std::normal_distribution<float> nd(0.0f, 2.0f);
-  const int64_t dim = 67, dv = 35, stride = dim + 4, keys = 37;
-  std::vector<float> cache(keys * stride);
-  for (float& x : cache) x = nd(rng);
-  const float* k = cache.data();
-  const float* v = cache.data() + 4;  // values overlap the keys, as MLA's latent rows do
-  for (int64_t rows : {1, 16, 17, 40}) {
-    std::vector<float> q(rows * dim);
-    for (float& x : q) x = nd(rng);
-    for (const std::vector<int64_t>& bounds :
-         {std::vector<int64_t>{0, 37}, {0, 18, 37}, {0, 7, 14, 21, 29, 37}, {0, 1, 36, 37}}) {
-      const int64_t parts = static_cast<int64_t>(bounds.size()) - 1;
-      std::vector<float> outs(parts * rows * dv), maxes(parts * rows), sums(parts * rows);
-      for (int64_t p = 0; p < parts; ++p)
-        AttendPart(q.data(), rows, bounds[p + 1] - bounds[p], k + bounds[p] * stride,
-                   v + bounds[p] * stride, stride, dim, dv, 0.25f, outs.data() + p * rows * dv,
-                   maxes.data() + p * rows, sums.data() + p * rows);
-      std::vector<float> out(rows * dv, -1.0f);
-      MergeAttendParts(parts, rows, dv, outs.data(), maxes.data(), sums.data(), 0, rows,
-                       out.data());
-      for (int64_t r = 0; r < rows; ++r) {
-        std::vector<double> w(keys);
-        double mx = -1e300, sum = 0;
-        for (int64_t t = 0; t < keys; ++t) {
-          double sc = 0;
-          for (int64_t c = 0; c < dim; ++c) sc += static_cast<double>(q[r * dim + c]) * k[t * stride + c];
-          mx = std::max(mx, w[t] = sc * 0.25);
-        }
-        for (double& x : w) sum += (x = std::exp(x - mx));
-        for (int64_t c = 0; c < dv; ++c) {
-          double o = 0;
-          for (int64_t t = 0; t < keys; ++t) o += w[t] / sum * v[t * stride + c];
-          ASSERT_NEAR(out[r * dv + c], o, 2e-5) << rows << " rows, " << parts << " parts, row "
-                                                << r << " col " << c;
+  for (const auto& [dim, dv] : {std::pair<int64_t, int64_t>{67, 35}, {275, 259}}) {
+    const int64_t stride = dim + 4, keys = 37;
+    const double tolerance = 2e-5 * std::max(1.0, dim / 128.0);
+    std::vector<float> cache(keys * stride);
+    for (float& x : cache) x = nd(rng);
+    const float* k = cache.data();
+    const float* v = cache.data() + 4;  // values overlap the keys, as MLA's latent rows do
+    for (int64_t rows : {1, 16, 17, 40}) {
+      std::vector<float> q(rows * dim);
+      for (float& x : q) x = nd(rng);
+      for (const std::vector<int64_t>& bounds :
+           {std::vector<int64_t>{0, 37}, {0, 18, 37}, {0, 7, 14, 21, 29, 37}, {0, 1, 36, 37}}) {
+        const int64_t parts = static_cast<int64_t>(bounds.size()) - 1;
+        std::vector<float> outs(parts * rows * dv), maxes(parts * rows), sums(parts * rows);
+        for (int64_t p = 0; p < parts; ++p)
+          AttendPart(q.data(), rows, bounds[p + 1] - bounds[p], k + bounds[p] * stride,
+                     v + bounds[p] * stride, stride, dim, dv, 0.25f, outs.data() + p * rows * dv,
+                     maxes.data() + p * rows, sums.data() + p * rows);
+        std::vector<float> out(rows * dv, -1.0f);
+        MergeAttendParts(parts, rows, dv, outs.data(), maxes.data(), sums.data(), 0, rows,
+                         out.data());
+        for (int64_t r = 0; r < rows; ++r) {
+          std::vector<double> w(keys);
+          double mx = -1e300, sum = 0;
+          for (int64_t t = 0; t < keys; ++t) {
+            double sc = 0;
+            for (int64_t c = 0; c < dim; ++c)
+              sc += static_cast<double>(q[r * dim + c]) * k[t * stride + c];
+            mx = std::max(mx, w[t] = sc * 0.25);
+          }
+          for (double& x : w) sum += (x = std::exp(x - mx));
+          for (int64_t c = 0; c < dv; ++c) {
+            double o = 0;
+            for (int64_t t = 0; t < keys; ++t) o += w[t] / sum * v[t * stride + c];
+            ASSERT_NEAR(out[r * dv + c], o, tolerance)
+                << "dim " << dim << ", " << rows << " rows, " << parts << " parts, row " << r
+                << " col " << c;
+          }
         }
       }
     }

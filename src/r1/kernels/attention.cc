@@ -162,6 +162,160 @@ R1_TARGET_AVX512 void ValuesFewRows(const float* w, int64_t rows, const float* v
   }
 }
 
+// Rows in lanes, for long key rows (MLA's 576-float latent rows): each of a vector's 16 lanes
+// is one query row, so a (row, key) score is one lane's chain of multiply-adds over the
+// dimension, with a key element broadcast from memory, and no horizontal sums. The dot products
+// above spent about a quarter of their instructions reducing 16-lane sums (once per 36
+// multiply-adds at 576 floats): a stand-alone loop of V2-Lite's scores (16 rows, 512 keys in L2,
+// one thread) ran at 79 GFLOP/s that way and 134 this way, one load per multiply-add (the load
+// ports' rate). Every sum still runs over its own terms in order, whatever the number of rows
+// or keys in the call.
+constexpr int64_t kLanesMinDim = 256;
+constexpr int kLanes = 16;
+static_assert(kFewRows <= kLanes, "a call's rows fit one vector's lanes");
+
+// 16 rows of 16 floats transposed in registers: row r of `a` becomes lane r of out[i] (column i).
+R1_TARGET_AVX512 R1_INLINE void Transpose16(const __m512 (&a)[16], __m512 (&out)[16]) {
+  __m512 t[16], u[16], v[16];
+  for (int g = 0; g < 4; ++g) {
+    t[4 * g] = _mm512_unpacklo_ps(a[4 * g], a[4 * g + 1]);
+    t[4 * g + 1] = _mm512_unpackhi_ps(a[4 * g], a[4 * g + 1]);
+    t[4 * g + 2] = _mm512_unpacklo_ps(a[4 * g + 2], a[4 * g + 3]);
+    t[4 * g + 3] = _mm512_unpackhi_ps(a[4 * g + 2], a[4 * g + 3]);
+    // u[4g + i], 128-bit lane L: rows 4g .. 4g+3 of column 4L + i.
+    u[4 * g] = _mm512_castpd_ps(
+        _mm512_unpacklo_pd(_mm512_castps_pd(t[4 * g]), _mm512_castps_pd(t[4 * g + 2])));
+    u[4 * g + 1] = _mm512_castpd_ps(
+        _mm512_unpackhi_pd(_mm512_castps_pd(t[4 * g]), _mm512_castps_pd(t[4 * g + 2])));
+    u[4 * g + 2] = _mm512_castpd_ps(
+        _mm512_unpacklo_pd(_mm512_castps_pd(t[4 * g + 1]), _mm512_castps_pd(t[4 * g + 3])));
+    u[4 * g + 3] = _mm512_castpd_ps(
+        _mm512_unpackhi_pd(_mm512_castps_pd(t[4 * g + 1]), _mm512_castps_pd(t[4 * g + 3])));
+  }
+  for (int i = 0; i < 4; ++i) {
+    v[i] = _mm512_shuffle_f32x4(u[i], u[4 + i], 0x88);           // columns i, 8 + i; rows 0-7
+    v[4 + i] = _mm512_shuffle_f32x4(u[i], u[4 + i], 0xdd);       // columns 4 + i, 12 + i
+    v[8 + i] = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0x88);  // the same, rows 8-15
+    v[12 + i] = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0xdd);
+  }
+  for (int i = 0; i < 4; ++i) {
+    out[i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88);
+    out[8 + i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd);
+    out[4 + i] = _mm512_shuffle_f32x4(v[4 + i], v[12 + i], 0x88);
+    out[12 + i] = _mm512_shuffle_f32x4(v[4 + i], v[12 + i], 0xdd);
+  }
+}
+
+// Query rows transposed to [dim][16] (lanes past `rows` zero), or weights to [keys][16], in the
+// buffer's first 64-byte aligned float (LanesData).
+R1_TARGET_AVX512 void ToLanes(const float* x, int64_t rows, int64_t n, std::vector<float>& lanes) {
+  if (lanes.size() < static_cast<size_t>(n * kLanes + kLanes)) lanes.resize(n * kLanes + kLanes);
+  float* t =
+      reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(lanes.data()) + 63) & ~uintptr_t{63});
+  for (int64_t i0 = 0; i0 < n; i0 += 16) {
+    const int64_t left = n - i0;
+    const __mmask16 m = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
+    __m512 a[16], out[16];
+    for (int r = 0; r < 16; ++r)
+      a[r] = r < rows ? _mm512_maskz_loadu_ps(m, x + r * n + i0) : _mm512_setzero_ps();
+    Transpose16(a, out);
+    for (int i = 0; i < std::min<int64_t>(16, left); ++i)
+      _mm512_store_ps(t + (i0 + i) * kLanes, out[i]);
+  }
+}
+R1_INLINE const float* LanesData(const std::vector<float>& lanes) {
+  return reinterpret_cast<const float*>((reinterpret_cast<uintptr_t>(lanes.data()) + 63) &
+                                        ~uintptr_t{63});
+}
+
+// Lane sums of NT keys from k (rows `stride` apart): acc[j] lane r = q_r . k_j, the even and
+// the odd elements in two chains added at the end (one chain of 576 terms lost about twice the
+// digits of the 16-lane sums it replaces).
+template <int NT>
+R1_TARGET_AVX512 R1_INLINE void LaneScores(const float* qt, int64_t dim, const float* k,
+                                           int64_t stride, __m512 (&acc)[NT]) {
+  __m512 odd[NT];
+#pragma GCC unroll 8
+  for (int j = 0; j < NT; ++j) acc[j] = odd[j] = _mm512_setzero_ps();
+  int64_t d = 0;
+  for (; d + 2 <= dim; d += 2) {
+    const __m512 q0 = _mm512_load_ps(qt + d * kLanes), q1 = _mm512_load_ps(qt + (d + 1) * kLanes);
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; ++j) {
+      acc[j] = _mm512_fmadd_ps(q0, _mm512_set1_ps(k[j * stride + d]), acc[j]);
+      odd[j] = _mm512_fmadd_ps(q1, _mm512_set1_ps(k[j * stride + d + 1]), odd[j]);
+    }
+  }
+  if (d < dim) {
+    const __m512 q0 = _mm512_load_ps(qt + d * kLanes);
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; ++j)
+      acc[j] = _mm512_fmadd_ps(q0, _mm512_set1_ps(k[j * stride + d]), acc[j]);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < NT; ++j) acc[j] = _mm512_add_ps(acc[j], odd[j]);
+}
+
+// Lane r of acc[j] to out[r * out_stride + j], for rows r < rows and j < N (N <= 16).
+template <int N>
+R1_TARGET_AVX512 R1_INLINE void StoreLanes(const __m512 (&acc)[N], int64_t rows, float* out,
+                                           int64_t out_stride) {
+  __m512 a[16], t[16];
+  for (int j = 0; j < 16; ++j) a[j] = j < N ? acc[j] : _mm512_setzero_ps();
+  Transpose16(a, t);
+  constexpr __mmask16 m = static_cast<__mmask16>((1u << N) - 1);
+  for (int64_t r = 0; r < rows; ++r) _mm512_mask_storeu_ps(out + r * out_stride, m, t[r]);
+}
+
+R1_TARGET_AVX512 void ScoresLanes(const float* q, int64_t rows, const float* k, int64_t stride,
+                                  int64_t dim, int64_t keys, float* scores) {
+  thread_local std::vector<float> buffer;
+  ToLanes(q, rows, dim, buffer);
+  const float* qt = LanesData(buffer);
+  constexpr int kKeys = 8;
+  int64_t t = 0;
+  for (; t + kKeys <= keys; t += kKeys) {
+    // The next block's rows (two blocks ahead was slower from DRAM, none 1.5x slower).
+    PrefetchRows(k, t + kKeys, keys, stride, dim);
+    PrefetchRows(k, t + kKeys + 4, keys, stride, dim);
+    __m512 acc[kKeys];
+    LaneScores<kKeys>(qt, dim, k + t * stride, stride, acc);
+    StoreLanes<kKeys>(acc, rows, scores + t, keys);
+  }
+  for (; t < keys; ++t) {
+    __m512 acc[1];
+    LaneScores<1>(qt, dim, k + t * stride, stride, acc);
+    StoreLanes<1>(acc, rows, scores + t, keys);
+  }
+}
+
+// out[r][c] = sum over keys t in order of w[r][t] x v[t][c]: NC columns' lane sums over every
+// key, a weight vector (16 rows' weights of key t) times a broadcast value element.
+template <int NC>
+R1_TARGET_AVX512 R1_INLINE void LaneValues(const float* wt, int64_t keys, const float* v,
+                                           int64_t stride, int64_t rows, int64_t dv, float* out) {
+  __m512 acc[NC];
+#pragma GCC unroll 16
+  for (int j = 0; j < NC; ++j) acc[j] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < keys; ++t) {
+    const __m512 w = _mm512_load_ps(wt + t * kLanes);
+    const float* vt = v + t * stride;
+#pragma GCC unroll 16
+    for (int j = 0; j < NC; ++j) acc[j] = _mm512_fmadd_ps(w, _mm512_set1_ps(vt[j]), acc[j]);
+  }
+  StoreLanes<NC>(acc, rows, out, dv);
+}
+
+R1_TARGET_AVX512 void ValuesLanes(const float* w, int64_t rows, const float* v, int64_t stride,
+                                  int64_t keys, int64_t dv, float* out) {
+  thread_local std::vector<float> buffer;
+  ToLanes(w, rows, keys, buffer);
+  const float* wt = LanesData(buffer);
+  int64_t c = 0;
+  for (; c + 16 <= dv; c += 16) LaneValues<16>(wt, keys, v + c, stride, rows, dv, out + c);
+  for (; c < dv; ++c) LaneValues<1>(wt, keys, v + c, stride, rows, dv, out + c);
+}
+
 // The same kernels on 8-wide AVX2 vectors (masked tails through vmaskmovps), for CPUs without
 // AVX-512. Without them those CPUs ran every decode attention through sgemm, whose result for a
 // query row changed with the number of rows in the call.
@@ -268,14 +422,22 @@ namespace {
 
 // Scores of `rows` query rows against `keys` keys, `weigh(r, scores_row)` turning row r's scores
 // into the weights of its values, then out = weights V: the few-row kernels straight from the
-// cache for up to kFewRows rows (AVX-512 or AVX2), else two sgemm calls.
+// cache for up to kFewRows rows (AVX-512 or AVX2; with `lanes`, rows in lanes for long rows),
+// else two sgemm calls.
 template <class Weigh>
 void Attend(const float* q, int64_t rows, int64_t keys, const float* k, const float* v,
-            int64_t kv_stride, int64_t dim, int64_t dv, float* out, const Weigh& weigh) {
+            int64_t kv_stride, int64_t dim, int64_t dv, bool lanes, float* out,
+            const Weigh& weigh) {
   thread_local std::vector<float> scores;
   if (scores.size() < static_cast<size_t>(rows * keys)) scores.resize(rows * keys);
 #if defined(__x86_64__)
   static const IsaLevel isa = DetectIsa();
+  if (lanes && rows <= kFewRows && isa == IsaLevel::kAvx512 && dim >= kLanesMinDim) {
+    ScoresLanes(q, rows, k, kv_stride, dim, keys, scores.data());
+    for (int64_t r = 0; r < rows; ++r) weigh(r, scores.data() + r * keys);
+    ValuesLanes(scores.data(), rows, v, kv_stride, keys, dv, out);
+    return;
+  }
   if (rows <= kFewRows && isa >= IsaLevel::kAvx2) {
     const bool wide = isa == IsaLevel::kAvx512;
     (wide ? ScoresFewRows : avx2::ScoresFewRows)(q, rows, k, kv_stride, dim, keys, scores.data());
@@ -306,7 +468,7 @@ void AttendBlock(const float* q, int64_t rows, const int64_t* limit, const float
                  float* out) {
   if (rows <= 0) return;
   const int64_t keys = *std::max_element(limit, limit + rows);
-  Attend(q, rows, keys, k, v, kv_stride, dim, dv, out, [&](int64_t r, float* s) {
+  Attend(q, rows, keys, k, v, kv_stride, dim, dv, /*lanes=*/false, out, [&](int64_t r, float* s) {
     Softmax(s, limit[r], scale);
     // Masked positions weigh nothing in the product with V.
     std::fill(s + limit[r], s + keys, 0.0f);
@@ -317,7 +479,9 @@ void AttendPart(const float* q, int64_t rows, int64_t keys, const float* k, cons
                 int64_t kv_stride, int64_t dim, int64_t dv, float scale, float* out,
                 float* row_max, float* row_sum) {
   if (rows <= 0 || keys <= 0) return;
-  Attend(q, rows, keys, k, v, kv_stride, dim, dv, out, [&](int64_t r, float* s) {
+  // Parts of a long context: rows in lanes. (A short context's few keys and, in MLA, 8 heads per
+  // call left half the lanes idle, and the transposes took longer than the dot products.)
+  Attend(q, rows, keys, k, v, kv_stride, dim, dv, /*lanes=*/true, out, [&](int64_t r, float* s) {
     row_sum[r] = SoftmaxUnnormalized(s, keys, &row_max[r], scale);
   });
 }
