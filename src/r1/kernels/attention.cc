@@ -206,9 +206,10 @@ R1_TARGET_AVX512 R1_INLINE void Transpose16(const __m512 (&a)[16], __m512 (&out)
   }
 }
 
-// Query rows transposed to [dim][16] (lanes past `rows` zero), or weights to [keys][16], in the
-// buffer's first 64-byte aligned float (LanesData).
-R1_TARGET_AVX512 void ToLanes(const float* x, int64_t rows, int64_t n, std::vector<float>& lanes) {
+// Query rows transposed to [dim][16] (lanes past `rows` zero), or weights to [keys][16], from
+// the buffer's first 64-byte aligned float, which it returns.
+R1_TARGET_AVX512 const float* ToLanes(const float* x, int64_t rows, int64_t n,
+                                      std::vector<float>& lanes) {
   if (lanes.size() < static_cast<size_t>(n * kLanes + kLanes)) lanes.resize(n * kLanes + kLanes);
   float* t =
       reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(lanes.data()) + 63) & ~uintptr_t{63});
@@ -222,10 +223,7 @@ R1_TARGET_AVX512 void ToLanes(const float* x, int64_t rows, int64_t n, std::vect
     for (int i = 0; i < std::min<int64_t>(16, left); ++i)
       _mm512_store_ps(t + (i0 + i) * kLanes, out[i]);
   }
-}
-R1_INLINE const float* LanesData(const std::vector<float>& lanes) {
-  return reinterpret_cast<const float*>((reinterpret_cast<uintptr_t>(lanes.data()) + 63) &
-                                        ~uintptr_t{63});
+  return t;
 }
 
 // Lane sums of NT keys from k (rows `stride` apart): acc[j] lane r = q_r . k_j, the even and
@@ -270,8 +268,7 @@ R1_TARGET_AVX512 R1_INLINE void StoreLanes(const __m512 (&acc)[N], int64_t rows,
 R1_TARGET_AVX512 void ScoresLanes(const float* q, int64_t rows, const float* k, int64_t stride,
                                   int64_t dim, int64_t keys, float* scores) {
   thread_local std::vector<float> buffer;
-  ToLanes(q, rows, dim, buffer);
-  const float* qt = LanesData(buffer);
+  const float* qt = ToLanes(q, rows, dim, buffer);
   constexpr int kKeys = 8;
   int64_t t = 0;
   for (; t + kKeys <= keys; t += kKeys) {
@@ -309,8 +306,7 @@ R1_TARGET_AVX512 R1_INLINE void LaneValues(const float* wt, int64_t keys, const 
 R1_TARGET_AVX512 void ValuesLanes(const float* w, int64_t rows, const float* v, int64_t stride,
                                   int64_t keys, int64_t dv, float* out) {
   thread_local std::vector<float> buffer;
-  ToLanes(w, rows, keys, buffer);
-  const float* wt = LanesData(buffer);
+  const float* wt = ToLanes(w, rows, keys, buffer);
   int64_t c = 0;
   for (; c + 16 <= dv; c += 16) LaneValues<16>(wt, keys, v + c, stride, rows, dv, out + c);
   for (; c < dv; ++c) LaneValues<1>(wt, keys, v + c, stride, rows, dv, out + c);
