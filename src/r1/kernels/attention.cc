@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "r1/kernels/gemm.h"
+#include "r1/kernels/gemm_panels.h"
 #include "r1/kernels/ops.h"
 #include "r1/kernels/simd.h"
 
@@ -169,42 +170,11 @@ R1_TARGET_AVX512 void ValuesFewRows(const float* w, int64_t rows, const float* v
 // multiply-adds at 576 floats): a stand-alone loop of V2-Lite's scores (16 rows, 512 keys in L2,
 // one thread) ran at 79 GFLOP/s that way and 134 this way, one load per multiply-add (the load
 // ports' rate). Every sum still runs over its own terms in order, whatever the number of rows
-// or keys in the call.
+// or keys in the call. Queries and weights go into lanes, and results out of them, through
+// Transpose16x16 (gemm_panels.h).
 constexpr int64_t kLanesMinDim = 256;
 constexpr int kLanes = 16;
 static_assert(kFewRows <= kLanes, "a call's rows fit one vector's lanes");
-
-// 16 rows of 16 floats transposed in registers: row r of `a` becomes lane r of out[i] (column i).
-R1_TARGET_AVX512 R1_INLINE void Transpose16(const __m512 (&a)[16], __m512 (&out)[16]) {
-  __m512 t[16], u[16], v[16];
-  for (int g = 0; g < 4; ++g) {
-    t[4 * g] = _mm512_unpacklo_ps(a[4 * g], a[4 * g + 1]);
-    t[4 * g + 1] = _mm512_unpackhi_ps(a[4 * g], a[4 * g + 1]);
-    t[4 * g + 2] = _mm512_unpacklo_ps(a[4 * g + 2], a[4 * g + 3]);
-    t[4 * g + 3] = _mm512_unpackhi_ps(a[4 * g + 2], a[4 * g + 3]);
-    // u[4g + i], 128-bit lane L: rows 4g .. 4g+3 of column 4L + i.
-    u[4 * g] = _mm512_castpd_ps(
-        _mm512_unpacklo_pd(_mm512_castps_pd(t[4 * g]), _mm512_castps_pd(t[4 * g + 2])));
-    u[4 * g + 1] = _mm512_castpd_ps(
-        _mm512_unpackhi_pd(_mm512_castps_pd(t[4 * g]), _mm512_castps_pd(t[4 * g + 2])));
-    u[4 * g + 2] = _mm512_castpd_ps(
-        _mm512_unpacklo_pd(_mm512_castps_pd(t[4 * g + 1]), _mm512_castps_pd(t[4 * g + 3])));
-    u[4 * g + 3] = _mm512_castpd_ps(
-        _mm512_unpackhi_pd(_mm512_castps_pd(t[4 * g + 1]), _mm512_castps_pd(t[4 * g + 3])));
-  }
-  for (int i = 0; i < 4; ++i) {
-    v[i] = _mm512_shuffle_f32x4(u[i], u[4 + i], 0x88);           // columns i, 8 + i; rows 0-7
-    v[4 + i] = _mm512_shuffle_f32x4(u[i], u[4 + i], 0xdd);       // columns 4 + i, 12 + i
-    v[8 + i] = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0x88);  // the same, rows 8-15
-    v[12 + i] = _mm512_shuffle_f32x4(u[8 + i], u[12 + i], 0xdd);
-  }
-  for (int i = 0; i < 4; ++i) {
-    out[i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0x88);
-    out[8 + i] = _mm512_shuffle_f32x4(v[i], v[8 + i], 0xdd);
-    out[4 + i] = _mm512_shuffle_f32x4(v[4 + i], v[12 + i], 0x88);
-    out[12 + i] = _mm512_shuffle_f32x4(v[4 + i], v[12 + i], 0xdd);
-  }
-}
 
 // Query rows transposed to [dim][16] (lanes past `rows` zero), or weights to [keys][16], from
 // the buffer's first 64-byte aligned float, which it returns.
@@ -216,12 +186,13 @@ R1_TARGET_AVX512 const float* ToLanes(const float* x, int64_t rows, int64_t n,
   for (int64_t i0 = 0; i0 < n; i0 += 16) {
     const int64_t left = n - i0;
     const __mmask16 m = left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1);
-    __m512 a[16], out[16];
+    __m512i a[16];
     for (int r = 0; r < 16; ++r)
-      a[r] = r < rows ? _mm512_maskz_loadu_ps(m, x + r * n + i0) : _mm512_setzero_ps();
-    Transpose16(a, out);
+      a[r] = r < rows ? _mm512_castps_si512(_mm512_maskz_loadu_ps(m, x + r * n + i0))
+                      : _mm512_setzero_si512();
+    Transpose16x16(a);
     for (int i = 0; i < std::min<int64_t>(16, left); ++i)
-      _mm512_store_ps(t + (i0 + i) * kLanes, out[i]);
+      _mm512_store_ps(t + (i0 + i) * kLanes, _mm512_castsi512_ps(a[i]));
   }
   return t;
 }
@@ -258,11 +229,12 @@ R1_TARGET_AVX512 R1_INLINE void LaneScores(const float* qt, int64_t dim, const f
 template <int N>
 R1_TARGET_AVX512 R1_INLINE void StoreLanes(const __m512 (&acc)[N], int64_t rows, float* out,
                                            int64_t out_stride) {
-  __m512 a[16], t[16];
-  for (int j = 0; j < 16; ++j) a[j] = j < N ? acc[j] : _mm512_setzero_ps();
-  Transpose16(a, t);
+  __m512i a[16];
+  for (int j = 0; j < 16; ++j) a[j] = j < N ? _mm512_castps_si512(acc[j]) : _mm512_setzero_si512();
+  Transpose16x16(a);
   constexpr __mmask16 m = static_cast<__mmask16>((1u << N) - 1);
-  for (int64_t r = 0; r < rows; ++r) _mm512_mask_storeu_ps(out + r * out_stride, m, t[r]);
+  for (int64_t r = 0; r < rows; ++r)
+    _mm512_mask_storeu_ps(out + r * out_stride, m, _mm512_castsi512_ps(a[r]));
 }
 
 R1_TARGET_AVX512 void ScoresLanes(const float* q, int64_t rows, const float* k, int64_t stride,
